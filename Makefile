@@ -1,0 +1,43 @@
+# One command for every check, shared by people and CI.
+#   make demo   - create .venv, install initspec with every backend, run the bundled example
+#   make test   - create/update .venv, install what the tests need, run the whole test suite
+#   make bench  - run the benchmarks (prints ratios against native calls)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip
+CONSTRAINTS := requirements/constraints.txt
+
+.PHONY: venv demo test test-fast bench schema lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip "setuptools>=68" wheel
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[all,test]"
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+# pytest exit code 5 means "no tests collected": report it and fail, never pass silently.
+test: venv
+	@$(BIN)/python -m initspec._dev.check_env
+	@$(BIN)/pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5) - failing" >&2; fi; \
+	  exit $$rc
+
+test-fast: venv
+	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_adapters.py
+
+schema: venv
+	$(BIN)/python -m initspec.schema --write schemas
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
