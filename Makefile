@@ -25,7 +25,6 @@ demo: venv
 
 # pytest exit code 5 means "no tests collected": report it and fail, never pass silently.
 test: venv
-	@$(BIN)/python -m initspec._dev.check_env
 	@$(BIN)/pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5) - failing" >&2; fi; \
 	  exit $$rc

@@ -1,0 +1,30 @@
+"""initspec: declare neural-network weight initialization once, as data, and get the same
+law in NumPy, PyTorch, TensorFlow/Keras and JAX/Flax.
+
+>>> import initspec
+>>> spec = initspec.parse({"scheme": "he", "distribution": "normal"})
+>>> d = initspec.resolve(spec, (256, 128), layout="torch")
+>>> round(d.std, 5)
+0.125
+
+Importing initspec imports no framework; each adapter in :mod:`initspec.adapters` imports
+only its own, when used.
+"""
+
+from __future__ import annotations
+
+from .distributions import Distribution
+from .errors import ErrorDetail, ShapeError, SpecError
+from .files import FORMAT_VERSION, dump, dumps, load, loads
+from .layout import Fans, compute_fans
+from .parsing import Spec, parse
+from .resolution import Derivation, expand, resolve
+from .spec import Axes, BaseSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Axes", "BaseSpec", "Derivation", "Distribution", "ErrorDetail", "FORMAT_VERSION", "Fans", "ShapeError",
+    "Spec", "SpecError", "compute_fans", "dump", "dumps", "expand", "load", "loads", "parse", "resolve",
+    "__version__",
+]

@@ -1,0 +1,444 @@
+"""The concrete distributions that :func:`initspec.resolve` produces.
+
+Adapters draw samples from these and nothing else; the conformance suite checks samples
+against them.  Each knows its ``mean``, ``std``, support (``low``/``high``, ±inf when
+unbounded), raw moments and a vectorised ``cdf``.  Plain Python floats and NumPy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .resolution import Derivation
+
+__all__ = [
+    "Distribution", "Constant", "Uniform", "Normal", "TruncatedNormal", "Orthogonal", "Identity",
+    "Dirac", "DeltaOrthogonal", "Sparse", "std_normal_cdf", "TRUNC2_STD",
+]
+
+#: Standard deviation of N(0, 1) truncated to [-2, 2]: the variance correction that Keras
+#: (``VarianceScaling``) and JAX (``variance_scaling``) divide by so a ±2σ-truncated normal
+#: keeps the intended variance.  = sqrt(1 - 4φ(2)/(2Φ(2) - 1)).
+TRUNC2_STD = 0.87962566103423978
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _phi(x: float) -> float:
+    return 0.0 if math.isinf(x) else _INV_SQRT2PI * math.exp(-0.5 * x * x)
+
+
+def _Phi(x: float) -> float:
+    return 0.5 * math.erfc(-x * _INV_SQRT2)
+
+
+def _mass(a: float, b: float) -> float:
+    """P(a < Z < b) for a standard normal, accurate in both tails."""
+    if a > 0:
+        return 0.5 * (math.erfc(a * _INV_SQRT2) - math.erfc(b * _INV_SQRT2))
+    return _Phi(b) - _Phi(a)
+
+
+_erfc_vec = np.frompyfunc(math.erfc, 1, 1)
+
+
+def std_normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x), vectorised (SciPy's ``ndtr`` when installed, else ``math.erfc``)."""
+    x = np.asarray(x, dtype=np.float64)
+    try:
+        from scipy.special import ndtr
+    except ImportError:  # pragma: no cover - scipy is in the test extras
+        return 0.5 * _erfc_vec(-x * _INV_SQRT2).astype(np.float64)
+    return ndtr(x)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distribution:
+    """Base of the resolved distributions."""
+
+    kind: ClassVar[str] = ""
+    #: Whether sampling consumes randomness.
+    random: ClassVar[bool] = True
+    #: How this distribution was derived (fans, gain, scale ...); not part of equality.
+    derivation: Derivation | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def low(self) -> float:
+        return -math.inf
+
+    @property
+    def high(self) -> float:
+        return math.inf
+
+    @property
+    def mean(self) -> float:
+        return self.moment(1)
+
+    @property
+    def var(self) -> float:
+        m1 = self.moment(1)
+        return max(self.moment(2) - m1 * m1, 0.0)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var)
+
+    def moment(self, k: int) -> float:
+        """Raw moment E[X^k] of one element, k = 0..4."""
+        raise NotImplementedError
+
+    def cdf(self, x: Any) -> np.ndarray:
+        """P(X <= x) of one element, vectorised over ``x``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A compact formula, e.g. ``U(-0.0625, 0.0625)``."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Constant(Distribution):
+    """Every element equals ``value``."""
+
+    kind: ClassVar[str] = "constant"
+    random: ClassVar[bool] = False
+    value: float
+
+    @property
+    def low(self) -> float:
+        return self.value
+
+    @property
+    def high(self) -> float:
+        return self.value
+
+    def moment(self, k: int) -> float:
+        return self.value**k
+
+    def cdf(self, x: Any) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) >= self.value).astype(np.float64)
+
+    def describe(self) -> str:
+        return f"constant {_fmt(self.value)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Uniform(Distribution):
+    """U[low, high)."""
+
+    kind: ClassVar[str] = "uniform"
+    lower: float
+    upper: float
+
+    @property
+    def low(self) -> float:
+        return self.lower
+
+    @property
+    def high(self) -> float:
+        return self.upper
+
+    def moment(self, k: int) -> float:
+        a, b = self.lower, self.upper
+        return (b ** (k + 1) - a ** (k + 1)) / ((k + 1) * (b - a))
+
+    def cdf(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return np.clip((x - self.lower) / (self.upper - self.lower), 0.0, 1.0)
+
+    def describe(self) -> str:
+        return f"U({_fmt(self.lower)}, {_fmt(self.upper)})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normal(Distribution):
+    """N(loc, scale²), untruncated."""
+
+    kind: ClassVar[str] = "normal"
+    loc: float
+    scale: float
+
+    def moment(self, k: int) -> float:
+        m, s = self.loc, self.scale
+        return [1.0, m, m * m + s * s, m**3 + 3 * m * s * s, m**4 + 6 * m * m * s * s + 3 * s**4][k]
+
+    def cdf(self, x: Any) -> np.ndarray:
+        return std_normal_cdf((np.asarray(x, dtype=np.float64) - self.loc) / self.scale)
+
+    def describe(self) -> str:
+        return f"N({_fmt(self.loc)}, {_fmt(self.scale)}²)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TruncatedNormal(Distribution):
+    """The parent N(loc, scale²) restricted to [lower, upper] (absolute bounds).
+
+    ``loc``/``scale`` are the parent's; :attr:`mean`/:attr:`std` are the result's.
+    """
+
+    kind: ClassVar[str] = "truncated_normal"
+    loc: float
+    scale: float
+    lower: float
+    upper: float
+
+    @property
+    def low(self) -> float:
+        return self.lower
+
+    @property
+    def high(self) -> float:
+        return self.upper
+
+    @property
+    def alpha(self) -> float:
+        """Lower bound in parent standard deviations."""
+        return (self.lower - self.loc) / self.scale
+
+    @property
+    def beta(self) -> float:
+        """Upper bound in parent standard deviations."""
+        return (self.upper - self.loc) / self.scale
+
+    @property
+    def mass(self) -> float:
+        """Probability of [lower, upper] under the parent normal."""
+        return _mass(self.alpha, self.beta)
+
+    def _std_moments(self) -> list[float]:
+        a, b, z = self.alpha, self.beta, self.mass
+        pa, pb = _phi(a), _phi(b)
+        ms = [1.0, (pa - pb) / z]
+        for k in range(2, 5):
+            ta = 0.0 if math.isinf(a) else a ** (k - 1) * pa
+            tb = 0.0 if math.isinf(b) else b ** (k - 1) * pb
+            ms.append((k - 1) * ms[k - 2] + (ta - tb) / z)
+        return ms
+
+    def moment(self, k: int) -> float:
+        ms = self._std_moments()
+        m, s = self.loc, self.scale
+        return sum(math.comb(k, j) * m ** (k - j) * s**j * ms[j] for j in range(k + 1))
+
+    def cdf(self, x: Any) -> np.ndarray:
+        x = np.clip(np.asarray(x, dtype=np.float64), self.lower, self.upper)
+        fa = _Phi(self.alpha)
+        return np.clip((std_normal_cdf((x - self.loc) / self.scale) - fa) / self.mass, 0.0, 1.0)
+
+    def describe(self) -> str:
+        return (f"N({_fmt(self.loc)}, {_fmt(self.scale)}²) truncated to [{_fmt(self.lower)}, {_fmt(self.upper)}]"
+                f" (std {_fmt(self.std)})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Structured(Distribution):
+    """Base of the distributions that depend on where an element sits in the tensor."""
+
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Orthogonal(_Structured):
+    """A Haar-random (semi-)orthogonal matrix times ``gain``.
+
+    The tensor is viewed as a matrix with ``rows`` = product of the other axes and
+    ``cols`` = product of ``out_axes``: its columns are orthonormal when rows >= cols,
+    its rows otherwise.  To draw: sample Q (rows, cols), reshape it to
+    ``[shape[a] for a in other_axes + out_axes]`` and transpose by :attr:`inverse_perm`.
+    Each entry is ``gain`` times a coordinate of a uniform point on the sphere of
+    dimension n = max(rows, cols): mean 0, variance gain²/n.
+    """
+
+    kind: ClassVar[str] = "orthogonal"
+    gain: float
+    out_axes: tuple[int, ...]
+
+    @property
+    def other_axes(self) -> tuple[int, ...]:
+        return tuple(a for a in range(len(self.shape)) if a not in self.out_axes)
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.shape[a] for a in self.other_axes)
+
+    @property
+    def cols(self) -> int:
+        return math.prod(self.shape[a] for a in self.out_axes)
+
+    @property
+    def matrix_dims(self) -> tuple[int, ...]:
+        """Shape to reshape the (rows, cols) matrix to before transposing."""
+        return tuple(self.shape[a] for a in self.other_axes + self.out_axes)
+
+    @property
+    def inverse_perm(self) -> tuple[int, ...]:
+        perm = self.other_axes + self.out_axes
+        return tuple(int(i) for i in np.argsort(perm))
+
+    @property
+    def sphere_dim(self) -> int:
+        return max(self.rows, self.cols)
+
+    @property
+    def low(self) -> float:
+        return -self.gain
+
+    @property
+    def high(self) -> float:
+        return self.gain
+
+    def moment(self, k: int) -> float:
+        n, g = self.sphere_dim, self.gain
+        return [1.0, 0.0, g * g / n, 0.0, 3 * g**4 / (n * (n + 2))][k]
+
+    def cdf(self, x: Any) -> np.ndarray:
+        from scipy.special import betainc  # conformance extra
+
+        t = np.clip(np.asarray(x, dtype=np.float64) / self.gain, -1.0, 1.0)
+        n = self.sphere_dim
+        if n == 1:
+            return np.where(t < 0, 0.0, np.where(t < 1, 0.5, 1.0))
+        half = 0.5 * betainc(0.5, (n - 1) / 2.0, t * t)
+        return np.where(t < 0, 0.5 - half, 0.5 + half)
+
+    def describe(self) -> str:
+        return f"orthogonal {self.rows}x{self.cols} (kept axes {self.out_axes}) x gain {_fmt(self.gain)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity(_Structured):
+    """gain · eye(rows, cols) (2-D)."""
+
+    kind: ClassVar[str] = "identity"
+    random: ClassVar[bool] = False
+    gain: float
+
+    def expected(self) -> np.ndarray:
+        return self.gain * np.eye(*self.shape)
+
+    def moment(self, k: int) -> float:
+        n = math.prod(self.shape)
+        return (min(self.shape) * self.gain**k / n) if n and k else 1.0
+
+    def describe(self) -> str:
+        return f"{_fmt(self.gain)} x eye{self.shape}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dirac(_Structured):
+    """Dirac delta kernels: for each group g and d < min(out/groups, in),
+    ``w[out=g·(out/groups)+d, in=d, centre...] = 1`` with centre = k//2 (as torch)."""
+
+    kind: ClassVar[str] = "dirac"
+    random: ClassVar[bool] = False
+    groups: int
+    out_axis: int
+    in_axis: int
+    spatial_axes: tuple[int, ...]
+
+    def one_positions(self) -> list[tuple[int, ...]]:
+        """Every index set to 1."""
+        out_per_group = self.shape[self.out_axis] // self.groups
+        n = min(out_per_group, self.shape[self.in_axis])
+        centre = {a: self.shape[a] // 2 for a in self.spatial_axes}
+        positions = []
+        for g in range(self.groups):
+            for d in range(n):
+                idx = [0] * len(self.shape)
+                idx[self.out_axis] = g * out_per_group + d
+                idx[self.in_axis] = d
+                for a, c in centre.items():
+                    idx[a] = c
+                positions.append(tuple(idx))
+        return positions
+
+    def expected(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        for idx in self.one_positions():
+            out[idx] = 1.0
+        return out
+
+    def moment(self, k: int) -> float:
+        n = math.prod(self.shape)
+        return (len(self.one_positions()) / n) if n and k else 1.0
+
+    def describe(self) -> str:
+        return f"dirac kernels, groups={self.groups}, centre k//2"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeltaOrthogonal(_Structured):
+    """An orthogonal (in, out) matrix times ``gain`` at the centre tap ((k-1)//2 on every
+    spatial axis, as JAX), zeros elsewhere (Xiao et al. 2018)."""
+
+    kind: ClassVar[str] = "delta_orthogonal"
+    gain: float
+    in_axis: int
+    out_axis: int
+    spatial_axes: tuple[int, ...]
+
+    @property
+    def centre(self) -> tuple[int, ...]:
+        return tuple((self.shape[a] - 1) // 2 for a in self.spatial_axes)
+
+    @property
+    def block(self) -> Orthogonal:
+        """The law of the centre tap as an (in, out) matrix with orthonormal rows."""
+        return Orthogonal(shape=(self.shape[self.in_axis], self.shape[self.out_axis]), gain=self.gain,
+                          out_axes=(1,))
+
+    def moment(self, k: int) -> float:
+        n = math.prod(self.shape)
+        frac = self.shape[self.in_axis] * self.shape[self.out_axis] / n if n else 0.0
+        return 1.0 if k == 0 else frac * self.block.moment(k)
+
+    def describe(self) -> str:
+        return (f"delta-orthogonal: orthogonal {self.shape[self.in_axis]}x{self.shape[self.out_axis]} x gain "
+                f"{_fmt(self.gain)} at centre {self.centre}, zeros elsewhere")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sparse(_Structured):
+    """N(0, std²) with exactly ``zeros_per_column`` zeros along ``out_axis`` for every
+    index of ``in_axis`` (torch ``sparse_``: ceil(sparsity · rows) per column)."""
+
+    kind: ClassVar[str] = "sparse"
+    scale: float
+    sparsity: float
+    zeros_per_column: int
+    out_axis: int
+    in_axis: int
+
+    @property
+    def zero_fraction(self) -> float:
+        n = self.shape[self.out_axis]
+        return self.zeros_per_column / n if n else 0.0
+
+    @property
+    def nonzero(self) -> Normal:
+        return Normal(loc=0.0, scale=self.scale)
+
+    def moment(self, k: int) -> float:
+        return 1.0 if k == 0 else (1.0 - self.zero_fraction) * self.nonzero.moment(k)
+
+    def cdf(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        f = self.zero_fraction
+        return f * (x >= 0) + (1.0 - f) * self.nonzero.cdf(x)
+
+    def describe(self) -> str:
+        return (f"N(0, {_fmt(self.scale)}²) with {self.zeros_per_column} of {self.shape[self.out_axis]} "
+                f"entries zero in each column")

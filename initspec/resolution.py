@@ -1,0 +1,320 @@
+"""Resolution: ``spec + shape + layout -> distribution``.
+
+This is the only place where initialization math lives - fans, gains, scale, truncation
+correction and bounds - in plain Python, with no framework imported.  Adapters draw from
+the result; ``explain`` prints it; the conformance suite tests samples against it.
+
+>>> import initspec
+>>> d = initspec.resolve({"scheme": "he", "distribution": "truncated_normal"}, (256, 128), layout="torch")
+>>> round(d.std, 6), d.derivation.fans.fan_in
+(0.125, 128)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import distributions as D
+from .errors import ShapeError
+from .gain import gain_value, nonlinearity_gain
+from .layout import Fans, Layout, check_shape, compute_fans, normalize_layout, output_axes
+from .presets import Preset
+from .spec import (
+    Axes,
+    BaseSpec,
+    Constant,
+    DeltaOrthogonal,
+    Dirac,
+    Glorot,
+    He,
+    Identity,
+    Lecun,
+    Normal,
+    Ones,
+    Orthogonal,
+    Sparse,
+    TruncatedNormal,
+    Uniform,
+    VarianceScaling,
+    Zeros,
+)
+
+__all__ = ["resolve", "Derivation", "expand"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a distribution was obtained; shown by ``explain``."""
+
+    spec: BaseSpec
+    """The spec as given (a preset stays a preset)."""
+    plain: BaseSpec
+    """The plain spec the preset expands to (the same object for plain specs)."""
+    shape: tuple[int, ...]
+    layout: Layout | None
+    fans: Fans | None = None
+    mode: str | None = None
+    fan: float | None = None
+    gain: float | None = None
+    scale: float | None = None
+    variance: float | None = None
+    correction: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """Human-readable steps, one per line."""
+        out = [f"spec: {self.spec.to_dict()}"]
+        if self.plain is not self.spec:
+            out.append(f"expands to: {self.plain.to_dict()}")
+        layout = self.layout.model_dump() if isinstance(self.layout, Axes) else self.layout
+        out.append(f"shape: {self.shape}, layout: {layout}")
+        if self.fans is not None:
+            out.append(f"fans: {self.fans.describe()}")
+        if self.gain is not None:
+            out.append(f"gain: {self.gain:.6g}")
+        if self.variance is not None:
+            out.append(f"variance = scale / {self.mode} = {self.scale:.6g} / {self.fan:.6g} = {self.variance:.6g}")
+        if self.correction is not None:
+            out.append(f"truncation at ±2 parent std, parent std = sqrt(variance) / {self.correction}")
+        out.extend(self.notes)
+        return out
+
+
+def expand(spec: BaseSpec) -> BaseSpec:
+    """The plain spec behind a preset (plain specs are returned unchanged)."""
+    return spec.expand() if isinstance(spec, Preset) else spec
+
+
+def resolve(spec: Any, shape: Any, layout: Any = None) -> D.Distribution:
+    """Resolve ``spec`` for a tensor of ``shape`` stored in ``layout``.
+
+    ``spec`` is a spec model or a dict (parsed with :func:`initspec.parse`).  ``layout`` is
+    ``"torch"``, ``"keras"``, ``"jax"``, ``"flax"`` or :class:`~initspec.Axes`; it is
+    required for schemes that read fans or output axes.  Raises :class:`~initspec.SpecError`
+    (or its subclass :class:`~initspec.ShapeError`) for anything invalid.
+    """
+    if not isinstance(spec, BaseSpec):
+        from .parsing import parse
+
+        spec = parse(spec)
+    shape = check_shape(shape)
+    if layout is not None:
+        layout = normalize_layout(layout)
+    return _resolve_cached(spec, shape, layout)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_cached(spec: BaseSpec, shape: tuple[int, ...], layout: Layout | None) -> D.Distribution:
+    plain = expand(spec)
+    ctx = _Ctx(spec, plain, shape, layout)
+    handler = _HANDLERS.get(type(plain))
+    if handler is None:  # pragma: no cover - every plain scheme has a handler (tested)
+        raise TypeError(f"no resolution for {type(plain).__name__}")
+    return handler(ctx, plain)
+
+
+class _Ctx:
+    def __init__(self, spec: BaseSpec, plain: BaseSpec, shape: tuple[int, ...], layout: Layout | None):
+        self.spec, self.plain, self.shape, self.layout = spec, plain, shape, layout
+
+    @property
+    def scheme(self) -> str:
+        return self.spec.scheme
+
+    def derivation(self, **kw: Any) -> Derivation:
+        return Derivation(spec=self.spec, plain=self.plain, shape=self.shape, layout=self.layout, **kw)
+
+    def need_layout(self, override: Any = None) -> Layout:
+        if override is not None:
+            return override
+        if self.layout is None:
+            raise ShapeError.single(
+                "layout_required",
+                f"{self.scheme} reads the tensor's input/output axes: pass layout='torch', 'keras', 'jax' or "
+                "'flax' (or explicit initspec.Axes)", loc=("layout",), value=None)
+        return self.layout
+
+    def rank_error(self, allowed: str, hint: str = "") -> ShapeError:
+        return ShapeError.single(
+            "unsupported_shape",
+            f"{self.scheme} needs a {allowed} tensor, got a {len(self.shape)}-D one{hint}",
+            loc=("shape",), value=self.shape)
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _constant(ctx: _Ctx, spec: Constant | Zeros | Ones) -> D.Distribution:
+    value = {"zeros": 0.0, "ones": 1.0}.get(spec.scheme, getattr(spec, "value", 0.0))
+    return D.Constant(value=float(value), derivation=ctx.derivation())
+
+
+def _uniform(ctx: _Ctx, spec: Uniform) -> D.Distribution:
+    return D.Uniform(lower=spec.low, upper=spec.high, derivation=ctx.derivation())
+
+
+def _normal(ctx: _Ctx, spec: Normal) -> D.Distribution:
+    return D.Normal(loc=spec.mean, scale=spec.std, derivation=ctx.derivation())
+
+
+def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
+    assert spec.low is not None and spec.high is not None
+    notes = []
+    if spec.bounds == "std":
+        a, b = spec.low, spec.high
+        scale = spec.std
+        if spec.std_of == "result":
+            unit = D.TruncatedNormal(loc=0.0, scale=1.0, lower=a, upper=b)
+            scale = spec.std / unit.std
+            notes.append(f"parent std = {spec.std:.6g} / {unit.std:.6g} (std of N(0,1) on [{a:g}, {b:g}])")
+        lower, upper = spec.mean + a * scale, spec.mean + b * scale
+    else:
+        lower, upper = spec.low, spec.high
+        scale = spec.std
+        if spec.std_of == "result":
+            scale = _solve_parent_std(spec.mean, spec.std, lower, upper)
+            notes.append(f"parent std {scale:.6g} solved so the truncated std is {spec.std:.6g}")
+    dist = D.TruncatedNormal(loc=spec.mean, scale=scale, lower=lower, upper=upper)
+    if dist.mass < 1e-12:
+        raise ShapeError.single(
+            "empty_truncation",
+            f"[{lower:g}, {upper:g}] holds probability {dist.mass:.2g} under N({spec.mean:g}, {scale:g}²): "
+            "move the bounds toward the mean or check their units (bounds: std|absolute)",
+            loc=("low",), value=(spec.low, spec.high))
+    if spec.bounds == "absolute" and min(-dist.alpha, dist.beta) > 6:
+        notes.append(f"bounds are {min(-dist.alpha, dist.beta):.3g} std from the mean: they almost never cut")
+    return D.TruncatedNormal(loc=spec.mean, scale=scale, lower=lower, upper=upper,
+                             derivation=ctx.derivation(notes=tuple(notes)))
+
+
+def _solve_parent_std(mean: float, target: float, lower: float, upper: float) -> float:
+    """Parent σ whose truncation to [lower, upper] has std ``target`` (monotone in σ)."""
+    limit = (upper - lower) / math.sqrt(12.0)  # σ -> inf: uniform on [lower, upper]
+    if target >= limit * (1 - 1e-9):
+        raise ShapeError.single(
+            "unreachable_std",
+            f"no normal truncated to [{lower:g}, {upper:g}] has std {target:g} (at most {limit:.6g}, the "
+            "uniform's): lower std or widen the bounds", loc=("std",), value=target)
+
+    def std_at(log_s: float) -> float:
+        return D.TruncatedNormal(loc=mean, scale=math.exp(log_s), lower=lower, upper=upper).std
+
+    lo, hi = math.log(target) - 40.0, math.log(limit) + 40.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if std_at(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
+
+
+def _variance_scaling(ctx: _Ctx, spec: VarianceScaling | Glorot | He | Lecun) -> D.Distribution:
+    if isinstance(spec, Glorot):
+        gain = gain_value(spec.gain)
+        scale, mode = gain * gain, "fan_avg"
+    elif isinstance(spec, He):
+        gain = nonlinearity_gain(spec.nonlinearity, spec.negative_slope)
+        scale, mode = gain * gain, spec.mode
+    elif isinstance(spec, Lecun):
+        gain, scale, mode = None, 1.0, "fan_in"
+    else:
+        gain, scale, mode = None, spec.scale, spec.mode
+    layout = ctx.need_layout(spec.axes)
+    fans = compute_fans(ctx.shape, layout, scheme=ctx.scheme)
+    fan = fans.fan(mode)
+    notes = []
+    if fan == 0:
+        notes.append("the tensor is empty (a fan is 0): nothing is drawn; fan taken as 1")
+        fan = 1.0
+    var = scale / fan
+    kw: dict[str, Any] = dict(fans=fans, mode=mode, fan=fan, gain=gain, scale=scale, variance=var)
+    if spec.distribution == "uniform":
+        bound = math.sqrt(3.0 * var)
+        return D.Uniform(lower=-bound, upper=bound, derivation=ctx.derivation(notes=tuple(notes), **kw))
+    if spec.distribution == "normal":
+        return D.Normal(loc=0.0, scale=math.sqrt(var), derivation=ctx.derivation(notes=tuple(notes), **kw))
+    parent = math.sqrt(var) / D.TRUNC2_STD
+    return D.TruncatedNormal(loc=0.0, scale=parent, lower=-2.0 * parent, upper=2.0 * parent,
+                             derivation=ctx.derivation(correction=D.TRUNC2_STD, notes=tuple(notes), **kw))
+
+
+def _orthogonal(ctx: _Ctx, spec: Orthogonal) -> D.Distribution:
+    if len(ctx.shape) < 2:
+        raise ctx.rank_error("2-D or higher", "; use a fan-free scheme for biases")
+    if spec.out_axes is not None:
+        outs = output_axes(ctx.shape, Axes(in_axes=(0,), out_axes=spec.out_axes))
+    else:
+        outs = output_axes(ctx.shape, ctx.need_layout())
+    return D.Orthogonal(shape=ctx.shape, gain=gain_value(spec.gain), out_axes=outs,
+                        derivation=ctx.derivation(gain=gain_value(spec.gain)))
+
+
+def _identity(ctx: _Ctx, spec: Identity) -> D.Distribution:
+    if len(ctx.shape) != 2:
+        raise ctx.rank_error("2-D", "; for convolution kernels use dirac")
+    return D.Identity(shape=ctx.shape, gain=gain_value(spec.gain), derivation=ctx.derivation())
+
+
+def _conv_axes(ctx: _Ctx) -> tuple[int, int, tuple[int, ...]]:
+    """(out_axis, in_axis, spatial axes) of a convolution kernel."""
+    rank = len(ctx.shape)
+    if not 3 <= rank <= 5:
+        raise ctx.rank_error("3-D, 4-D or 5-D (convolution kernel)",
+                             "; for dense weights use identity" if rank == 2 else "")
+    layout = ctx.need_layout()
+    if isinstance(layout, Axes):
+        fans = compute_fans(ctx.shape, layout, scheme=ctx.scheme)
+        if len(fans.in_axes) != 1 or len(fans.out_axes) != 1 or fans.batch_axes:
+            raise ShapeError.single("bad_axis", f"{ctx.scheme} needs exactly one in axis and one out axis",
+                                    loc=("axes",), value=layout.model_dump())
+        return fans.out_axes[0], fans.in_axes[0], fans.receptive_axes
+    if layout == "torch":
+        return 0, 1, tuple(range(2, rank))
+    return rank - 1, rank - 2, tuple(range(rank - 2))
+
+
+def _dirac(ctx: _Ctx, spec: Dirac) -> D.Distribution:
+    out_axis, in_axis, spatial = _conv_axes(ctx)
+    if ctx.shape[out_axis] % spec.groups:
+        raise ShapeError.single("unsupported_shape",
+                                f"dirac with groups={spec.groups} needs out channels divisible by groups "
+                                f"(out = {ctx.shape[out_axis]})", loc=("groups",), value=spec.groups)
+    return D.Dirac(shape=ctx.shape, groups=spec.groups, out_axis=out_axis, in_axis=in_axis, spatial_axes=spatial,
+                   derivation=ctx.derivation())
+
+
+def _delta_orthogonal(ctx: _Ctx, spec: DeltaOrthogonal) -> D.Distribution:
+    out_axis, in_axis, spatial = _conv_axes(ctx)
+    if ctx.shape[in_axis] > ctx.shape[out_axis]:
+        raise ShapeError.single("unsupported_shape",
+                                f"delta_orthogonal needs out channels >= in channels (in = {ctx.shape[in_axis]}, "
+                                f"out = {ctx.shape[out_axis]})", loc=("shape",), value=ctx.shape)
+    return D.DeltaOrthogonal(shape=ctx.shape, gain=gain_value(spec.gain), in_axis=in_axis, out_axis=out_axis,
+                             spatial_axes=spatial, derivation=ctx.derivation(gain=gain_value(spec.gain)))
+
+
+def _sparse(ctx: _Ctx, spec: Sparse) -> D.Distribution:
+    if len(ctx.shape) != 2:
+        raise ctx.rank_error("2-D")
+    layout = ctx.need_layout()
+    if isinstance(layout, Axes):
+        fans = compute_fans(ctx.shape, layout, scheme=ctx.scheme)
+        out_axis, in_axis = fans.out_axes[0], fans.in_axes[0]
+    else:
+        out_axis, in_axis = (0, 1) if layout == "torch" else (1, 0)
+    zeros = math.ceil(spec.sparsity * ctx.shape[out_axis])
+    return D.Sparse(shape=ctx.shape, scale=spec.std, sparsity=spec.sparsity, zeros_per_column=zeros,
+                    out_axis=out_axis, in_axis=in_axis, derivation=ctx.derivation())
+
+
+_HANDLERS: dict[type, Any] = {
+    Constant: _constant, Zeros: _constant, Ones: _constant,
+    Uniform: _uniform, Normal: _normal, TruncatedNormal: _truncated_normal,
+    VarianceScaling: _variance_scaling, Glorot: _variance_scaling, He: _variance_scaling, Lecun: _variance_scaling,
+    Orthogonal: _orthogonal, Identity: _identity, Dirac: _dirac, DeltaOrthogonal: _delta_orthogonal,
+    Sparse: _sparse,
+}
