@@ -124,9 +124,9 @@ def _too_deep(max_depth: int, file: str | None, pos: Pos) -> SpecError:
                   "larger max_depth= to the loader", file, pos)
 
 
-def _non_finite(text: str, file: str | None, pos: Pos) -> SpecError:
-    return _error("non_finite", "NaN and infinite numbers are not allowed (numbers must be finite); "
-                  "quote the value if you meant a string", file, pos, value=text)
+def _non_finite(text: str, file: str | None, pos: Pos, hint: str = "") -> SpecError:
+    return _error("non_finite", f"NaN and infinite numbers are not allowed; numbers must be finite{hint}",
+                  file, pos, value=text)
 
 
 def _too_many_digits(text: str, syntax_code: str, file: str | None, pos: Pos) -> SpecError:
@@ -157,7 +157,7 @@ def _decode(raw: str | bytes, file: str | None, max_bytes: int) -> str:
             good = raw[: exc.start].decode("utf-8")
             pos = _linecol(good, len(good))
             raise _error("not_utf8", f"input is not valid UTF-8 (bad byte 0x{raw[exc.start]:02x}); save "
-                         "the file as UTF-8", file, pos, value=raw[exc.start: exc.start + 4]) from None
+                         "the file as UTF-8", file, pos, value=raw[exc.start: exc.end]) from None
     if match := re.search("[\ud800-\udfff]", raw):
         raise _error("not_utf8", "text contains a lone surrogate code point, which is not valid UTF-8",
                      file, _linecol(raw, match.start()), value=match.group())
@@ -188,10 +188,10 @@ def _plain_scalar(text: str, file: str | None, pos: Pos) -> Any:
     if _FLOAT.fullmatch(text):
         value = float(text)
         if math.isinf(value):
-            raise _non_finite(text, file, pos)
+            raise _non_finite(text, file, pos, " (quote it if you meant a string)")
         return value
     if _NON_FINITE.fullmatch(text):
-        raise _non_finite(text, file, pos)
+        raise _non_finite(text, file, pos, " (quote it if you meant a string)")
     return text
 
 
@@ -291,6 +291,9 @@ def _load_yaml(text: str, file: str | None, max_depth: int) -> Document:
             raise _error("multiple_documents", "the file holds more than one YAML document (separated by "
                          "'---'); put the whole spec in a single document", file, (mark.line + 1, mark.column + 1))
     except yaml.YAMLError as exc:
+        if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+            raise _error("empty_document", "the document is empty (nothing but blanks and comments)",
+                         file, (1, 1)) from None  # PyYAML refuses some blank lines, e.g. with tabs
         raise _yaml_error(exc, text, file) from None
     return Document(data, file, locs)
 
@@ -319,8 +322,12 @@ def _build_yaml(parser: _YamlEvents, file: str | None, max_depth: int) -> tuple[
             loc = pos
             if wants_key:
                 if not isinstance(value, str):
-                    raise _error("non_string_key", f"mapping keys must be strings, not {_kind(value)}; quote "
-                                 "the key (e.g. \"1\": ...)", file, pos, value=value)
+                    hint = f"quote the key: '\"{event.value}\": ...'" if event.value else "the key is empty"
+                    raise _error("non_string_key", f"mapping keys must be strings, not {_kind(value)}; {hint}",
+                                 file, pos, value=value)
+                if value == "<<" and event.style is None:
+                    raise _error("yaml_alias", "YAML merge keys (<<) are not allowed; write the keys out",
+                                 file, pos, value=value)
                 if value in top.loc.keys:
                     raise _duplicate(value, top.loc.keys[value], pos, file)
                 top.key, top.key_pos = value, pos

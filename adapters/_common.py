@@ -1,0 +1,65 @@
+"""Framework-free helpers shared by the adapters."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from types import ModuleType
+from typing import Any
+
+from ..errors import SpecError
+from ..layout import Layout, normalize_layout
+from ..parsing import parse
+from ..spec import BaseSpec
+
+__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed"]
+
+#: Floating dtypes every adapter supports.
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+_EXTRAS = {"torch": "torch", "keras": "keras", "tensorflow": "tensorflow", "jax": "jax", "flax": "flax",
+           "ml_dtypes": "jax"}
+
+
+def require(module: str) -> ModuleType:
+    """Import a framework, or raise ImportError with the fix."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = _EXTRAS.get(module.split(".")[0], module)
+        raise ImportError(f"this initspec adapter needs {module!r}: pip install 'initspec[{extra}]' "
+                          f"({exc})") from exc
+
+
+def prepare(spec: Any, layout: Any) -> tuple[BaseSpec, Layout]:
+    """Parse the spec and check the layout once, when the initializer is built."""
+    return parse(spec), normalize_layout(layout)
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype's canonical name ('float32', 'bfloat16', ...), from any framework's dtype object."""
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
+    return {"half": "float16", "float": "float32", "double": "float64"}.get(name, name)
+
+
+def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:
+    return SpecError.single(
+        "unsupported_dtype",
+        f"{scheme} draws random floats: use one of {', '.join(FLOAT_DTYPES)}", loc=("dtype",), value=dtype_name(dtype))
+
+
+def check_int_seed(seed: Any, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecError.single("bad_seed", f"{what} must be an integer", loc=(what,), value=seed)
+    return seed
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A stable 63-bit seed from ``seed`` and labels (e.g. a parameter path)."""
+    import hashlib
+
+    h = hashlib.blake2b(repr((seed, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") >> 1
+
+

@@ -1,0 +1,344 @@
+"""Statistical checks of samples against a resolved distribution (see STATS.md).
+
+:func:`check_samples` runs, on one or more drawn tensors of a resolved distribution:
+
+1. **finite** - no NaN/inf;
+2. **support** - min/max inside the bounds rounded outward to the dtype; a uniform must
+   also *reach* both ends (within 1e-3 of the width); a truncated normal never sits
+   exactly on a bound (float32/float64);
+3. **mean** z-test, z = (x̄ − m1) / sqrt((m2 − m1²)/n);
+4. **second moment** z-test, z = (mean(x²) − m2) / sqrt((m4 − m2²)/n) - the scale detector;
+5. **shape** - one-sample Kolmogorov–Smirnov against the CDF, computed against the
+   dtype-rounded law (each sample value stands for the interval of reals that round to it),
+   which keeps float16/bfloat16 exact;
+6. **distinct** - enough distinct values for a continuous law.
+
+Structured laws get structural checks instead of (or besides) these: exact equality for
+constant/identity/dirac, orthogonality residual and Haar sign balance for orthogonal, the
+exact zero count per column for sparse.
+
+Every p-valued check uses the same per-assertion level :data:`ALPHA_EACH`, the family-wise
+budget :data:`ALPHA_FAMILY` split (Bonferroni) over at most :data:`MAX_ASSERTIONS`
+assertions in one suite run, so a correct sampler raises a false alarm in a whole run with
+probability below 1e-3, while a 5% std error or a 0.05σ mean shift is caught with
+probability above 1 − 1e-6 at n = 65,536 (asserted by ``tests/test_stats_design.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import distributions as D
+
+__all__ = [
+    "ALPHA_FAMILY", "MAX_ASSERTIONS", "ALPHA_EACH", "Z_CRIT", "N_SAMPLES", "Check", "CheckResult",
+    "check_samples", "check_two_sample", "to_numpy",
+]
+
+#: Family-wise false-alarm budget of one conformance run.
+ALPHA_FAMILY = 1e-3
+#: The most p-valued assertions one run may make (the suite asserts it stays below).
+MAX_ASSERTIONS = 3000
+#: Per-assertion significance level (Bonferroni).
+ALPHA_EACH = ALPHA_FAMILY / MAX_ASSERTIONS
+#: Two-sided critical |z| for ALPHA_EACH (≈ 5.1).
+Z_CRIT = 5.1047
+#: Draws per case.
+N_SAMPLES = 65_536
+
+
+def _z_crit(alpha: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / 2.0))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One assertion: its name, outcome, statistic and (for statistical tests) p-value."""
+
+    name: str
+    passed: bool
+    detail: str
+    statistic: float | None = None
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of :func:`check_samples`."""
+
+    distribution: str
+    dtype: str
+    n: int
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+    context: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def min_p(self) -> float | None:
+        ps = [c.p_value for c in self.checks if c.p_value is not None]
+        return min(ps) if ps else None
+
+    @property
+    def n_p_values(self) -> int:
+        return sum(c.p_value is not None for c in self.checks)
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def report(self) -> str:
+        head = f"{'PASS' if self.passed else 'FAIL'} {self.distribution} [{self.dtype}, n={self.n}]"
+        if self.context:
+            head += f" {self.context}"
+        lines = [head]
+        for c in self.checks:
+            p = f" p={c.p_value:.3g}" if c.p_value is not None else ""
+            lines.append(f"  {'ok ' if c.passed else 'BAD'} {c.name}: {c.detail}{p}")
+        return "\n".join(lines)
+
+    __str__ = report
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy view of a tensor from any backend (host copy for device tensors)."""
+    if isinstance(x, np.ndarray):
+        return x
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        t = x.detach()
+        if t.dtype.is_floating_point and str(t.dtype) == "torch.bfloat16":
+            import ml_dtypes
+
+            return t.float().cpu().numpy().astype(ml_dtypes.bfloat16)
+        return t.cpu().numpy()
+    if hasattr(x, "numpy") and not mod.startswith("jax"):
+        return np.asarray(x.numpy())
+    return np.asarray(x)
+
+
+def _dtype_of(arrays: Sequence[np.ndarray], dtype: Any) -> np.dtype:
+    if dtype is not None:
+        from ..adapters.numpy import _np_dtype
+
+        return _np_dtype(dtype)
+    return arrays[0].dtype
+
+
+def _finfo(dtype: np.dtype) -> Any:
+    if dtype.name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.finfo(dtype)
+    return np.finfo(dtype)
+
+
+def _outward(value: float, dtype: np.dtype, direction: float) -> float:
+    """``value`` rounded to ``dtype`` away from the interior (direction +1 for upper bounds)."""
+    if math.isinf(value):
+        return value
+    v = np.array(value, dtype=np.float64).astype(dtype)
+    if (float(v) - value) * direction < 0:
+        v = np.nextafter(v, np.array(direction * np.inf, dtype=dtype))
+    return float(v)
+
+
+def _ks_rounded(x: np.ndarray, dist: D.Distribution, dtype: np.dtype) -> tuple[float, float]:
+    """KS statistic and p-value of dtype-valued samples against ``dist`` rounded to ``dtype``."""
+    from scipy.stats import kstwo
+
+    n = x.size
+    vals, counts = np.unique(x, return_counts=True)  # in the sample dtype, sorted
+    up = np.nextafter(vals, np.array(np.inf, dtype=dtype)).astype(np.float64)
+    down = np.nextafter(vals, np.array(-np.inf, dtype=dtype)).astype(np.float64)
+    v64 = vals.astype(np.float64)
+    hi_mid = np.where(np.isfinite(up), (v64 + up) / 2.0, np.inf)
+    lo_mid = np.where(np.isfinite(down), (v64 + down) / 2.0, -np.inf)
+    if dtype.itemsize >= 8:  # float64 spacing is far below anything a test can resolve
+        hi_mid = lo_mid = v64
+    f_hi = dist.cdf(hi_mid)
+    f_lo = dist.cdf(lo_mid)
+    ecdf_after = np.cumsum(counts) / n
+    ecdf_before = ecdf_after - counts / n
+    stat = float(max(np.max(ecdf_after - f_hi), np.max(f_lo - ecdf_before), 0.0))
+    return stat, float(kstwo.sf(stat, n))
+
+
+def _elementwise_checks(x: np.ndarray, dist: D.Distribution, dtype: np.dtype, alpha: float,
+                        z_crit: float) -> list[Check]:
+    checks: list[Check] = []
+    x64 = x.astype(np.float64).ravel()
+    n = x64.size
+    finite = bool(np.all(np.isfinite(x64)))
+    checks.append(Check("finite", finite, "all finite" if finite else f"{int(np.sum(~np.isfinite(x64)))} non-finite"))
+    if not finite:
+        return checks
+    lo, hi = dist.low, dist.high
+    xmin, xmax = float(x64.min()), float(x64.max())
+    if not (math.isinf(lo) and math.isinf(hi)):
+        lo_d, hi_d = _outward(lo, dtype, -1), _outward(hi, dtype, +1)
+        ok = xmin >= lo_d and xmax <= hi_d
+        checks.append(Check("support", ok, f"min {xmin:.6g}, max {xmax:.6g} within [{lo_d:.6g}, {hi_d:.6g}]"
+                            if ok else f"min {xmin:.6g}, max {xmax:.6g} outside [{lo_d:.6g}, {hi_d:.6g}]"))
+        if isinstance(dist, D.Uniform):
+            width = hi - lo
+            tol = 1e-3 * width + 2 * _finfo(dtype).eps * max(abs(lo), abs(hi))
+            ok = xmax >= hi - tol and xmin <= lo + tol
+            checks.append(Check("reach", ok, f"min {xmin:.6g}, max {xmax:.6g} reach within {tol:.3g} of the bounds"))
+        if isinstance(dist, D.TruncatedNormal) and dtype.itemsize >= 4:
+            touching = int(np.sum((x64 == float(np.array(lo, dtype=dtype))) | (x64 == float(np.array(hi, dtype=dtype)))))
+            checks.append(Check("open_bounds", touching <= 1, f"{touching} samples exactly on a bound"))
+    m1, m2, m4 = dist.moment(1), dist.moment(2), dist.moment(4)
+    var = m2 - m1 * m1
+    sd_mean = math.sqrt(max(var, 0.0) / n)
+    if sd_mean > 0:
+        z = (float(x64.mean()) - m1) / sd_mean
+        p = math.erfc(abs(z) / math.sqrt(2))
+        checks.append(Check("mean", abs(z) <= z_crit, f"mean {x64.mean():.6g} vs {m1:.6g} (z={z:+.2f})", z, p))
+    sd_m2 = math.sqrt(max(m4 - m2 * m2, 0.0) / n)
+    if sd_m2 > 0:
+        z = (float(np.mean(x64 * x64)) - m2) / sd_m2
+        p = math.erfc(abs(z) / math.sqrt(2))
+        rms = math.sqrt(float(np.mean(x64 * x64)))
+        checks.append(Check("second_moment", abs(z) <= z_crit,
+                            f"rms {rms:.6g} vs {math.sqrt(m2):.6g} (z={z:+.2f})", z, p))
+    if dist.random:
+        stat, p = _ks_rounded(x.ravel(), dist, dtype)
+        checks.append(Check("ks", p >= alpha, f"KS D={stat:.4g}", stat, p))
+        distinct = int(np.unique(x).size)
+        need = min(32, n // 2)
+        checks.append(Check("distinct", distinct >= need, f"{distinct} distinct values (need {need})"))
+    return checks
+
+
+def _orthogonal_checks(tensors: list[np.ndarray], dist: D.Orthogonal, dtype: np.dtype, alpha: float,
+                       z_crit: float) -> list[Check]:
+    eps = float(_finfo(dtype).eps)
+    rows, cols = dist.rows, dist.cols
+    perm = dist.other_axes + dist.out_axes
+    worst = 0.0
+    traces = []
+    g2 = dist.gain**2
+    for t in tensors:
+        m = t.astype(np.float64).transpose(perm).reshape(rows, cols)
+        gram = m.T @ m if rows >= cols else m @ m.T
+        worst = max(worst, float(np.max(np.abs(gram - g2 * np.eye(min(rows, cols))))) if gram.size else 0.0)
+        k = min(rows, cols)
+        traces.append(float(np.trace(m[:k, :k])) / dist.gain if k else 0.0)
+    tol = 10 * eps * math.sqrt(max(rows, cols)) * max(g2, 1.0)
+    checks = [Check("orthogonality", worst <= tol, f"max |QᵀQ − g²I| = {worst:.3g} (tolerance {tol:.3g})")]
+    if len(tensors) >= 16 and min(rows, cols) >= 2:
+        # Haar: E[trace of the leading k x k block] = 0 and Var = k/max(rows, cols) (<= 1).
+        k = min(rows, cols)
+        sd = math.sqrt(k / max(rows, cols) / len(traces))
+        z = float(np.mean(traces)) / sd
+        p = math.erfc(abs(z) / math.sqrt(2))
+        checks.append(Check("haar_sign", abs(z) <= z_crit, f"mean leading trace {np.mean(traces):+.3f} (z={z:+.2f})",
+                            z, p))
+    return checks
+
+
+def check_samples(samples: Any, distribution: D.Distribution, dtype: Any = None, *,
+                  alpha: float = ALPHA_EACH, context: str = "") -> CheckResult:
+    """Check drawn tensors against ``distribution``.
+
+    ``samples`` is one tensor or a sequence of tensors, each one full draw of the
+    distribution's shape (pooled for the elementwise statistics).  Tensors from any backend
+    are accepted.  ``dtype`` defaults to the samples' dtype.
+    """
+    if isinstance(samples, (list, tuple)):
+        arrays = [to_numpy(s) for s in samples]
+    else:
+        arrays = [to_numpy(samples)]
+    dt = _dtype_of(arrays, dtype)
+    z_crit = Z_CRIT if alpha == ALPHA_EACH else _z_crit(alpha)
+    n = sum(a.size for a in arrays)
+    checks: list[Check] = []
+    shape = getattr(distribution, "shape", None)
+    if shape is not None:
+        bad = [a.shape for a in arrays if tuple(a.shape) != tuple(shape)]
+        checks.append(Check("shape", not bad, f"tensor shape {tuple(shape)}" + (f"; got {bad[0]}" if bad else "")))
+        if bad:
+            return CheckResult(distribution.describe(), dt.name, n, tuple(checks), context)
+    pooled = np.concatenate([a.ravel() for a in arrays]) if arrays else np.empty(0, dt)
+
+    if isinstance(distribution, (D.Constant, D.Identity, D.Dirac)):
+        if isinstance(distribution, D.Constant):
+            expected = np.full(pooled.shape, distribution.value).astype(dt)
+            got = pooled
+        else:
+            expected = np.stack([distribution.expected().astype(dt)] * len(arrays))
+            got = np.stack(arrays)
+        equal = bool(np.array_equal(got.astype(np.float64), expected.astype(np.float64)))
+        diff = 0 if equal else int(np.sum(got.astype(np.float64) != expected.astype(np.float64)))
+        checks.append(Check("exact", equal, "every element as expected" if equal else f"{diff} elements differ"))
+    elif isinstance(distribution, D.Orthogonal):
+        checks += _orthogonal_checks(arrays, distribution, dt, alpha, z_crit)
+        checks += [c for c in _elementwise_checks(pooled, distribution, dt, alpha, z_crit) if c.name != "distinct"]
+    elif isinstance(distribution, D.DeltaOrthogonal):
+        centre_blocks = []
+        off_ok = True
+        for a in arrays:
+            idx: list[Any] = [slice(None)] * a.ndim
+            for axis, c in zip(distribution.spatial_axes, distribution.centre):
+                idx[axis] = c
+            block = a[tuple(idx)]
+            if distribution.in_axis > distribution.out_axis:
+                block = block.T
+            centre_blocks.append(block)
+            rest = a.astype(np.float64).copy()
+            rest[tuple(idx)] = 0
+            off_ok &= not np.any(rest)
+        checks.append(Check("zero_off_centre", off_ok, "all taps but the centre are zero"))
+        checks += _orthogonal_checks(centre_blocks, distribution.block, dt, alpha, z_crit)
+    elif isinstance(distribution, D.Sparse):
+        zeros_ok = True
+        nonzeros = []
+        for a in arrays:
+            z = np.sum(a.astype(np.float64) == 0, axis=distribution.out_axis)
+            exact = dt.itemsize >= 4
+            zeros_ok &= bool(np.all(z == distribution.zeros_per_column) if exact
+                             else np.all(z >= distribution.zeros_per_column))
+            nonzeros.append(a[a != 0])
+        checks.append(Check("zeros_per_column", zeros_ok,
+                            f"{distribution.zeros_per_column} zeros in every column along axis {distribution.out_axis}"))
+        nz = np.concatenate(nonzeros) if nonzeros else np.empty(0, dt)
+        checks += _elementwise_checks(nz, distribution.nonzero, dt, alpha, z_crit)
+    else:
+        checks += _elementwise_checks(pooled, distribution, dt, alpha, z_crit)
+    return CheckResult(distribution.describe(), dt.name, n, tuple(checks), context)
+
+
+def check_two_sample(a: Any, b: Any, *, alpha: float = ALPHA_EACH, context: str = "") -> CheckResult:
+    """Two-sample KS and moment agreement between samples of two backends (for laws with no
+    closed-form CDF, e.g. user-registered schemes), pooled over tensors."""
+    from scipy.stats import ks_2samp
+
+    xa = np.concatenate([to_numpy(t).astype(np.float64).ravel() for t in (a if isinstance(a, (list, tuple)) else [a])])
+    xb = np.concatenate([to_numpy(t).astype(np.float64).ravel() for t in (b if isinstance(b, (list, tuple)) else [b])])
+    z_crit = Z_CRIT if alpha == ALPHA_EACH else _z_crit(alpha)
+    res = ks_2samp(xa, xb)
+    checks = [Check("ks_2samp", res.pvalue >= alpha, f"KS D={res.statistic:.4g}", float(res.statistic),
+                    float(res.pvalue))]
+    for name, fa, fb in (("mean", xa, xb), ("second_moment", xa * xa, xb * xb)):
+        se = math.sqrt(fa.var() / fa.size + fb.var() / fb.size)
+        if se > 0:
+            z = (fa.mean() - fb.mean()) / se
+            checks.append(Check(name, abs(z) <= z_crit, f"{fa.mean():.6g} vs {fb.mean():.6g} (z={z:+.2f})", float(z),
+                                math.erfc(abs(z) / math.sqrt(2))))
+    return CheckResult("two-sample", "float64", xa.size + xb.size, tuple(checks), context)
