@@ -32,6 +32,24 @@ def scheme_names() -> list[str]:
     return [*SCHEMES, *SCHEME_ALIASES]
 
 
+def suggest_scheme(word: str) -> str:
+    """ "; did you mean ...?" for a mistyped scheme, matching presets by their short name too
+    (``glorot_uniform`` -> ``keras.glorot_uniform``, ``jax.glorot_uniform`` ...)."""
+    import difflib
+
+    names = scheme_names()
+    by_short: dict[str, list[str]] = {}
+    for name in names:
+        by_short.setdefault(name.rsplit(".", 1)[-1], []).append(name)
+    hits: list[str] = []
+    for short in difflib.get_close_matches(word.rsplit(".", 1)[-1], list(by_short), n=2, cutoff=0.75):
+        hits += by_short[short]
+    hits += [n for n in difflib.get_close_matches(word, names, n=3, cutoff=0.6) if n not in hits]
+    if not hits:
+        return ""
+    return "; did you mean " + ", ".join(repr(h) for h in hits[:5]) + "?"
+
+
 def _scheme_tag(value: Any) -> str | None:
     scheme = value.get("scheme") if isinstance(value, dict) else getattr(value, "scheme", None)
     if not isinstance(scheme, str):
@@ -172,7 +190,7 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
                 message = "every spec needs a 'scheme' (e.g. scheme: he)"
             else:
                 code = "unknown_scheme"
-                hint = did_you_mean(str(tag), scheme_names(), n=3) if isinstance(tag, str) else ""
+                hint = suggest_scheme(tag) if isinstance(tag, str) else ""
                 message = f"unknown scheme {tag!r}{hint}; see `initspec schema` or docs/schemes.md for the list"
                 path = path + ("scheme",)
                 value = tag
@@ -227,7 +245,7 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
     if isinstance(obj, str):
         raise SpecError.single(
             "wrong_type", f"a spec is a mapping such as {{scheme: {obj}}}, not a bare string"
-            + did_you_mean(obj, scheme_names()), loc=tuple(loc), value=obj)
+            + suggest_scheme(obj), loc=tuple(loc), value=obj)
     if not isinstance(obj, dict):
         raise SpecError.single("wrong_type", "a spec is a mapping with a 'scheme' key, e.g. {scheme: he, "
                                "distribution: normal}", loc=tuple(loc), value=obj)
