@@ -25,7 +25,11 @@ from ..errors import SpecError
 from ..resolution import resolve
 from ._common import FLOAT_DTYPES, dtype_name, prepare, unsupported_dtype
 
-__all__ = ["initializer", "sample", "NumpyInitializer", "truncated_standard_normal"]
+__all__ = ["initializer", "sample", "NumpyInitializer", "truncated_standard_normal", "HAAR_SIGN_CORRECTION"]
+
+#: Multiply Q by sign(diag R) after the QR (Mezzadri 2007) so orthogonal draws are Haar
+#: distributed.  Read at call time; the conformance power gate turns it off.
+HAAR_SIGN_CORRECTION = True
 
 
 def _np_dtype(dtype: Any) -> np.dtype:
@@ -130,9 +134,10 @@ def _orthogonal_matrix(rng: np.random.Generator, rows: int, cols: int, wd: np.dt
     big, small = max(rows, cols), min(rows, cols)
     a = rng.standard_normal((big, small), dtype=wd)
     q, r = np.linalg.qr(a)
-    d = np.sign(np.diagonal(r))
-    d[d == 0] = 1  # Haar sign correction (Mezzadri 2007)
-    q *= d
+    if HAAR_SIGN_CORRECTION:
+        d = np.sign(np.diagonal(r))
+        d[d == 0] = 1  # Haar sign correction (Mezzadri 2007)
+        q *= d
     return q if rows >= cols else q.T
 
 
