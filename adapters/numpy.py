@@ -226,3 +226,108 @@ def initializer(spec: Any, layout: Any = "jax") -> NumpyInitializer:
     """Compile ``spec`` into a NumPy initializer for tensors in ``layout`` (default ``"jax"``:
     ``(*kernel, in, out)``)."""
     return NumpyInitializer(spec, layout)
+
+
+# ----------------------------------------------------------------------------- plans
+
+_ROLE_BY_LEAF = {"weight": "weight", "kernel": "weight", "w": "weight", "bias": "bias", "b": "bias",
+                 "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
+                 "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
+
+
+class Params(dict):
+    """A mapping of names to NumPy arrays, with the layout its weights are stored in
+    (``"jax"``: (in, out); ``"torch"``: (out, in)).  A plain dict is read as ``"jax"``."""
+
+    def __init__(self, arrays: Any = (), *, layout: str = "jax"):
+        super().__init__(arrays)
+        self.layout = layout
+
+
+def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    out = []
+    for key, value in tree.items():
+        path = prefix + tuple(str(key).split("."))
+        if isinstance(value, dict):
+            out += _flatten(value, path)
+        else:
+            out.append((path, value))
+    return out
+
+
+def plan_walk(model: Any) -> list[Any]:
+    """Describe a (nested) mapping of NumPy arrays for plans.
+
+    Roles come from the leaf names (weight/kernel, bias, scale/gamma, beta/offset,
+    embedding); kinds from the weight's rank (2-D: dense, more: conv), and a layer's bias
+    inherits its weight's kind and fans.
+    """
+    from ..layout import compute_fans
+    from ..plans.targets import ParamInfo, normalize_path
+
+    layout = getattr(model, "layout", "jax")
+    leaves = _flatten(model)
+    weights: dict[tuple[str, ...], Any] = {}
+    for path, arr in leaves:
+        if _ROLE_BY_LEAF.get(path[-1]) == "weight" and np.ndim(arr) >= 2:
+            weights[path[:-1]] = compute_fans(tuple(np.shape(arr)), layout)
+    infos = []
+    for path, arr in leaves:
+        if not isinstance(arr, np.ndarray):
+            raise SpecError.single("unsupported_model", "every leaf of a NumPy parameter mapping must be an ndarray",
+                                   loc=(".".join(path),), value=type(arr).__name__)
+        role = _ROLE_BY_LEAF.get(path[-1], "other")
+        fans = weights.get(path[:-1])
+        if role == "weight":
+            kind = "dense" if arr.ndim == 2 else "conv" if arr.ndim > 2 else "other"
+        elif role in ("scale", "offset"):
+            kind = "norm"
+        elif role == "embedding":
+            kind = "embedding"
+        elif role == "bias" and fans is not None:
+            kind = "dense" if fans.receptive_field == 1 else "conv"
+        else:
+            kind = "other"
+        infos.append(ParamInfo(
+            path=normalize_path(path, role), native_path=".".join(path), shape=tuple(arr.shape),
+            dtype=dtype_name(arr.dtype), kind=kind, role=role, type="ndarray", layout=layout, native_layout=layout,
+            layer_fans=fans, layer_native_fans=fans, handle=arr))
+    return infos
+
+
+def _target(row: Any) -> tuple[np.ndarray, Any]:
+    arr = row.param.handle
+    if row.block is None:
+        return arr, Ellipsis
+    idx: list[Any] = [slice(None)] * arr.ndim
+    idx[row.block.axis] = slice(row.block.start, row.block.stop)
+    return arr, tuple(idx)
+
+
+def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
+    """Draw each plan row into its array in place (see :mod:`initspec.plans.backends`)."""
+    from ..plans.faults import checkpoint
+
+    if not transactional:
+        for row in rows:
+            checkpoint("draw", row.path)
+            arr, idx = _target(row)
+            arr[idx] = sample(row.distribution, np.random.default_rng(row.seed), arr.dtype)
+        return model
+    staged = []
+    for row in rows:  # stage every draw first: a failure here changes nothing
+        checkpoint("draw", row.path)
+        arr, idx = _target(row)
+        staged.append((arr, idx, sample(row.distribution, np.random.default_rng(row.seed), arr.dtype)))
+    backups = [(arr, idx, np.array(arr[idx], copy=True)) for arr, idx, _ in staged]
+    done = 0
+    try:
+        for arr, idx, value in staged:
+            checkpoint("commit", "")
+            arr[idx] = value
+            done += 1
+    except BaseException:
+        for arr, idx, old in reversed(backups[:done]):
+            arr[idx] = old
+        raise
+    return model

@@ -20,11 +20,12 @@ from .layout import Fans, compute_fans
 from .parsing import Spec, parse
 from .resolution import Derivation, expand, resolve
 from .spec import Axes, BaseSpec
+from .plans import Manifest, Plan, PlanTable, apply, parse_plan, plan
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Axes", "BaseSpec", "Derivation", "Distribution", "ErrorDetail", "FORMAT_VERSION", "Fans", "ShapeError",
+    "Axes", "BaseSpec", "Manifest", "Plan", "PlanTable", "apply", "parse_plan", "plan", "Derivation", "Distribution", "ErrorDetail", "FORMAT_VERSION", "Fans", "ShapeError",
     "Spec", "SpecError", "compute_fans", "dump", "dumps", "expand", "load", "loads", "parse", "resolve",
     "__version__",
 ]

@@ -96,7 +96,7 @@ def _from_document(doc: Any, kind: str | None) -> Any:
     kind = kind or _detect_kind(data)
     body = migrate(data, kind=kind, document=doc)
     if kind == "plan":
-        from .plans import parse_plan  # noqa: PLC0415 - plans import files
+        from .plans import parse_plan
 
         return parse_plan(body, document=doc)
     from .parsing import parse

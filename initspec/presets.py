@@ -69,6 +69,14 @@ class Preset(BaseSpec):
         raise NotImplementedError
 
 
+def _needs_layer(scheme: str, field: str, what: str) -> Exception:
+    from .errors import ShapeError
+
+    return ShapeError.single(
+        "needs_layer", f"{scheme} needs {what}: give {field}, or use it in a plan, which fills it in from the layer",
+        loc=(field,))
+
+
 def _torch_he(distribution: str, a: float, mode: str, nonlinearity: str) -> He:
     nl = "conv" if nonlinearity.startswith("conv") else nonlinearity
     slope = a if nl == "leaky_relu" else None
@@ -170,10 +178,12 @@ class TorchDefaultBias(Preset):
 
     native: ClassVar[str] = "torch.nn.init.uniform_(b, -1/math.sqrt(fan_in), 1/math.sqrt(fan_in))"
     scheme: Literal["torch.default_bias"]
-    fan_in: NonNegativeInt
-    """fan_in of the layer's weight."""
+    fan_in: NonNegativeInt | None = None
+    """fan_in of the layer's weight (plans fill it in from the layer)."""
 
     def expand(self) -> BaseSpec:
+        if self.fan_in is None:
+            raise _needs_layer(self.scheme, "fan_in", "the fan_in of the layer's weight")
         if self.fan_in == 0:
             return Zeros(scheme="zeros")
         bound = 1.0 / math.sqrt(self.fan_in)
@@ -185,9 +195,12 @@ class TorchRecurrentDefault(Preset):
 
     native: ClassVar[str] = "torch.nn.init.uniform_(w, -1/math.sqrt(hidden_size), 1/math.sqrt(hidden_size))"
     scheme: Literal["torch.recurrent_default"]
-    hidden_size: PositiveInt
+    hidden_size: PositiveInt | None = None
+    """The layer's hidden size (plans fill it in from the layer)."""
 
     def expand(self) -> BaseSpec:
+        if self.hidden_size is None:
+            raise _needs_layer(self.scheme, "hidden_size", "the recurrent layer's hidden size")
         bound = 1.0 / math.sqrt(self.hidden_size)
         return Uniform(scheme="uniform", low=-bound, high=bound)
 

@@ -50,9 +50,9 @@ class Axes(BaseModel):
     """
 
     model_config = MODEL_CONFIG
-    in_axes: AxisTuple = Field(min_length=1)
-    """Axes that index a unit's inputs."""
-    out_axes: AxisTuple = Field(min_length=1)
+    in_axes: AxisTuple
+    """Axes that index a unit's inputs (may be empty, e.g. depthwise kernels: fan_in = rf)."""
+    out_axes: AxisTuple
     """Axes that index the outputs (kept whole by orthogonal)."""
     batch_axes: AxisTuple = ()
     """Axes of independent copies (experts, heads drawn separately)."""

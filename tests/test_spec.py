@@ -108,9 +108,8 @@ def test_ints_are_accepted_as_reals():
     ({"scheme": "sparse", "sparsity": 1.0}, "out_of_range", ("sparsity",), "less than 1"),
     ({"scheme": "dirac", "groups": 0}, "out_of_range", ("groups",), ""),
     ({"scheme": "dirac", "groups": 1.5}, "wrong_type", ("groups",), "integer"),
-    ({"scheme": "torch.default_bias"}, "missing_field", ("fan_in",), "fan_in"),
     ({"scheme": "variance_scaling", "mode": "fan_in", "distribution": "uniform",
-      "axes": {"in_axes": [], "out_axes": [0]}}, "invalid_length", ("axes", "in_axes"), ""),
+      "axes": {"in_axes": [0.5], "out_axes": [0]}}, "wrong_type", ("axes", "in_axes", 0), "integer"),
 ])
 def test_errors(obj, code, loc, fragment):
     err = bad(obj)
@@ -146,6 +145,12 @@ def test_scheme_names_cover_aliases_and_presets():
     for n in ("xavier", "kaiming", "keras.he_normal", "torch.kaiming_uniform", "flax.lecun_normal", "flax.embed",
               "torch.default_bias", "jax.orthogonal", "delta_orthogonal"):
         assert n in names
+
+
+def test_layer_dependent_presets_need_their_field_outside_plans():
+    with pytest.raises(initspec.ShapeError) as e:
+        initspec.resolve({"scheme": "torch.default_bias"}, (8,))
+    assert e.value.errors[0].code == "needs_layer" and "fan_in" in str(e.value)
 
 
 def test_format_version_in_a_mapping_is_checked():

@@ -1,0 +1,302 @@
+"""Resolving a plan against a model - before any tensor is touched.
+
+:func:`plan` walks the model (through its backend's walker), picks each parameter's
+winning rule, resolves its law with the layer's fans and derives its seed, and returns a
+:class:`PlanTable`.  In strict mode (the default) a parameter no rule or default covers, a
+rule that matches nothing, and a spec that cannot take its parameter's shape are errors
+that name the rule and the parameter; ``strict=False`` turns the first two into warnings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import distributions as D
+from ..errors import ErrorDetail, SpecError
+from ..layout import Fans
+from ..resolution import resolve
+from ..spec import BaseSpec
+from .model import Plan, Rule, expand_spec
+from .targets import Block, ParamInfo
+
+__all__ = ["PlanRow", "PlanTable", "PlanWarning", "plan", "derive_seed"]
+
+
+class PlanWarning(UserWarning):
+    """A non-strict plan problem (an uncovered parameter, a rule that matches nothing)."""
+
+
+def derive_seed(seed: int, path: str, block: str | None = None) -> int:
+    """A parameter's seed: a stable 63-bit hash of (plan seed, normalized path, block).
+
+    Independent of module construction and traversal order."""
+    import hashlib
+
+    data = f"{seed}\x00{path}\x00{block or ''}".encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    label: str
+    rule: Rule
+    user: bool  # a rule of the user's plan (unused ones are errors), not of the base
+
+
+@dataclass(frozen=True, eq=False)
+class PlanRow:
+    """What one parameter (or fused block) receives."""
+
+    param: ParamInfo
+    block: Block | None
+    rule: str
+    shadowed: tuple[str, ...]
+    spec: BaseSpec
+    distribution: D.Distribution
+    seed: int
+    fans_from: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.param.path}[{self.block.name}]" if self.block else self.param.path
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.block.shape_in(self.param.shape) if self.block else self.param.shape
+
+    @property
+    def fans(self) -> Fans | None:
+        d = self.distribution.derivation
+        return d.fans if d is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.distribution
+        fans = self.fans
+        out: dict[str, Any] = {
+            "path": self.param.path, "block": self.block.name if self.block else None,
+            "native_path": self.param.native_path, "shape": list(self.shape), "dtype": self.param.dtype,
+            "kind": self.param.kind, "role": self.param.role, "type": self.param.type,
+            "rule": self.rule, "shadowed": list(self.shadowed), "spec": self.spec.to_dict(),
+            "law": d.describe(), "mean": d.mean, "std": d.std,
+            "low": None if d.low == float("-inf") else d.low, "high": None if d.high == float("inf") else d.high,
+            "fans": None if fans is None else {"fan_in": fans.fan_in, "fan_out": fans.fan_out,
+                                               "in_axes": list(fans.in_axes), "out_axes": list(fans.out_axes),
+                                               "from": self.fans_from},
+            "seed": self.seed,
+        }
+        if self.block:
+            out["block_slice"] = {"axis": self.block.axis, "start": self.block.start, "stop": self.block.stop}
+        return out
+
+
+@dataclass(eq=False)
+class PlanTable:
+    """The per-parameter resolution of a plan against a model (nothing has been drawn)."""
+
+    plan: Plan
+    backend: str
+    rows: list[PlanRow]
+    params: list[ParamInfo]
+    warnings: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def row(self, path: str) -> PlanRow:
+        for r in self.rows:
+            if r.path == path or r.param.native_path == path:
+                return r
+        raise KeyError(path)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backend": self.backend, "seed": self.seed, "plan": self.plan.to_dict(),
+                "parameters": [r.to_dict() for r in self.rows], "warnings": list(self.warnings)}
+
+    def to_text(self) -> str:
+        head = ("path", "shape", "kind/role", "rule", "law", "fans", "shadowed")
+        lines = []
+        for r in self.rows:
+            f = r.fans
+            fans = f"in={f.fan_in} out={f.fan_out}" if f is not None else "-"
+            lines.append((r.path, "x".join(map(str, r.shape)) or "()", f"{r.param.kind}/{r.param.role}", r.rule,
+                          r.distribution.describe(), fans, ", ".join(r.shadowed) or "-"))
+        widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+        fmt = "  ".join(f"{{:{w}}}" for w in widths)
+        out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*l) for l in lines]
+        out += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(s.rstrip() for s in out)
+
+    __str__ = to_text
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+def _matches(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
+    m = rule.match
+    if m.block is not None and (block is None or block.name not in m.block):
+        return False
+    if m.kind is not None and p.kind not in m.kind:
+        return False
+    if m.role is not None and p.role not in m.role:
+        return False
+    if m.type is not None and p.type not in m.type:
+        return False
+    if m.path is not None and not any(_glob(g).fullmatch(p.path) for g in m.path):
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _base_plan(name: str) -> Plan:
+    from importlib import resources
+
+    from ..files import loads
+
+    text = resources.files("initspec.plans").joinpath("defaults", f"{name}.yaml").read_text(encoding="utf-8")
+    return loads(text, kind="plan", filename=f"initspec/plans/defaults/{name}.yaml")
+
+
+def _candidates(plan: Plan) -> list[_Candidate]:
+    out: list[_Candidate] = []
+    if plan.base is not None:
+        base = _base_plan(plan.base)
+        for role, spec in base.defaults.items():
+            out.append(_Candidate(f"{plan.base}:defaults.{role}", Rule(match={"role": role}, init=spec), False))
+        out += [_Candidate(f"{plan.base}:{base.rule_label(i)}", r, False) for i, r in enumerate(base.rules)]
+    for role, spec in plan.defaults.items():
+        out.append(_Candidate(f"defaults.{role}", Rule(match={"role": role}, init=spec), True))
+    out += [_Candidate(plan.rule_label(i), r, True) for i, r in enumerate(plan.rules)]
+    return out
+
+
+def _near_paths(rule: Rule, paths: list[str]) -> str:
+    if not rule.match.path:
+        return ""
+    hits: list[str] = []
+    for g in rule.match.path:
+        literal = g.replace("*", "").replace("?", "")
+        hits += difflib.get_close_matches(g, paths, n=3, cutoff=0.5)
+        hits += difflib.get_close_matches(literal, paths, n=2, cutoff=0.5)
+    hits = list(dict.fromkeys(hits))[:3]
+    return f"; did you mean {', '.join(repr(h) for h in hits)}?" if hits else ""
+
+
+def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: tuple[str, ...], seed: int,
+                 errors: list[ErrorDetail]) -> PlanRow | None:
+    rule = cand.rule
+    native = rule.fans == "native"
+    layer_fans = p.layer_native_fans if native else p.layer_fans
+    spec = expand_spec(rule.init, fan_in=layer_fans.fan_in if layer_fans else None, hidden_size=p.hidden_size)
+    layout = p.native_layout if native else p.layout
+    shape = block.shape_in(p.shape) if block else p.shape
+    try:
+        dist = resolve(spec, shape, layout)
+    except SpecError as exc:
+        for e in exc.errors:
+            errors.append(ErrorDetail(
+                "incompatible_spec",
+                f"{cand.label} gives {spec.scheme} to {p.path}{f'[{block.name}]' if block else ''} "
+                f"(shape {shape}, {p.kind}/{p.role}), which it cannot take: {e.message}",
+                loc=(cand.label,), value=spec.to_dict()))
+        return None
+    return PlanRow(p, block, cand.label, shadowed, spec, dist, derive_seed(seed, p.path, block.name if block else None),
+                   "native" if native else "layer")
+
+
+def plan(plan_obj: Any, model: Any, *, seed: int | None = None, strict: bool = True) -> PlanTable:
+    """Resolve ``plan_obj`` (a Plan, a mapping, or a path to a plan file) against ``model``
+    without touching it.  ``seed`` overrides the plan's seed."""
+    from .backends import backend_for
+
+    p_obj = _coerce_plan(plan_obj)
+    backend = backend_for(model)
+    params = backend.plan_walk(model)
+    return build_table(p_obj, params, backend=backend.__name__.rsplit(".", 1)[-1], seed=seed, strict=strict)
+
+
+def _coerce_plan(obj: Any) -> Plan:
+    if isinstance(obj, Plan):
+        return obj
+    if isinstance(obj, dict):
+        from . import parse_plan
+
+        return parse_plan(obj)
+    from ..files import load
+
+    loaded = load(obj, kind="plan")
+    return loaded
+
+
+def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int | None = None,
+                strict: bool = True) -> PlanTable:
+    """The framework-free part of :func:`plan`: match, resolve and check ``params``."""
+    seed = p_obj.seed if seed is None else seed
+    cands = _candidates(p_obj)
+    used = [False] * len(cands)
+    rows: list[PlanRow] = []
+    errors: list[ErrorDetail] = []
+    problems: list[ErrorDetail] = []  # strict-only errors (warnings otherwise)
+    for p in params:
+        targets: list[Block | None] = list(p.blocks) or [None]
+        winners: list[tuple[int, list[int]]] = []
+        for blk in targets:
+            hits = [i for i, c in enumerate(cands) if _matches(c.rule, p, blk)]
+            for i in hits:
+                used[i] = True
+            winners.append((hits[-1] if hits else -1, hits[:-1]))
+        if any(w < 0 for w, _ in winners):
+            missing = [b.name for b, (w, _) in zip(targets, winners) if w < 0 and b is not None]
+            what = f"{p.path}" + (f" blocks {', '.join(missing)}" if missing else "")
+            problems.append(ErrorDetail(
+                "uncovered_parameter",
+                f"{what} ({p.kind}/{p.role}, type {p.type}, shape {p.shape}) is not covered by any rule: add a rule "
+                f"matching it, a default for role '{p.role}' (defaults: {{{p.role}: ...}}), or a base plan",
+                loc=(p.path,)))
+            continue
+        fused = [cands[w].rule.fused for w, _ in winners]
+        if p.blocks and any(fused):
+            if len({w for w, _ in winners}) != 1:
+                errors.append(ErrorDetail(
+                    "fused_conflict",
+                    f"{cands[winners[0][0]].label} fuses {p.path}, but other rules override some of its blocks; "
+                    "drop `fused: true` or the block rules", loc=(p.path,)))
+                continue
+            w, shadow = winners[0]
+            row = _resolve_row(p, None, cands[w], tuple(cands[i].label for i in shadow), seed, errors)
+            rows += [row] if row else []
+            continue
+        for blk, (w, shadow) in zip(targets, winners):
+            row = _resolve_row(p, blk, cands[w], tuple(cands[i].label for i in shadow), seed, errors)
+            rows += [row] if row else []
+    paths = [p.path for p in params]
+    for i, c in enumerate(cands):
+        if c.user and not used[i]:
+            problems.append(ErrorDetail(
+                "unused_rule",
+                f"rule {c.rule.match.describe()} matches no parameter{_near_paths(c.rule, paths)}; fix or remove "
+                "it (strict=False makes this a warning)",
+                loc=(c.label,)))
+    warns: list[str] = []
+    if strict:
+        errors = problems + errors
+    else:
+        for prob in problems:
+            warns.append(prob.render())
+            warnings.warn(prob.render(), PlanWarning, stacklevel=3)
+    if errors:
+        raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} resolving the plan "
+                                      f"against the model (nothing was changed)")
+    return PlanTable(p_obj, backend, rows, params, warns, seed)

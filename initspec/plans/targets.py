@@ -1,0 +1,83 @@
+"""What a model walker reports about each parameter, framework-free.
+
+Each backend's walker (``initspec.adapters.<backend>.plan_walk``) turns a model into
+:class:`ParamInfo` records; plans match, resolve and explain them without touching the
+framework.  Paths are normalized: ``.``-separated, and the last component named by role
+(``kernel`` and ``weight`` are both ``weight``; a norm layer's ``weight``/``gamma``/``scale``
+is ``scale`` and its ``bias``/``beta`` is ``offset``; an embedding table is ``embedding``),
+so one plan serves the same architecture in several frameworks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..layout import Fans, Layout
+
+__all__ = ["Block", "ParamInfo", "LEAF_BY_ROLE", "normalize_path"]
+
+#: The normalized leaf name of each role.
+LEAF_BY_ROLE = {"weight": "weight", "bias": "bias", "scale": "scale", "offset": "offset", "embedding": "embedding",
+                "recurrent_weight": "recurrent_weight"}
+
+
+def normalize_path(parts: list[str] | tuple[str, ...], role: str) -> str:
+    """``("encoder", "layers_0", "kernel"), "weight"`` -> ``"encoder.layers_0.weight"``."""
+    parts = [str(p) for p in parts if str(p) != ""]
+    leaf = LEAF_BY_ROLE.get(role)
+    if leaf is not None and parts:
+        parts[-1] = leaf
+    return ".".join(parts)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fused sub-tensor: ``[start, stop)`` along ``axis`` (e.g. the q/k/v thirds of a packed
+    attention projection, or one LSTM gate)."""
+
+    name: str
+    axis: int
+    start: int
+    stop: int
+
+    def shape_in(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        out = list(shape)
+        out[self.axis] = self.stop - self.start
+        return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class ParamInfo:
+    """One parameter of a model, as a walker reports it."""
+
+    path: str
+    """Normalized path (the one rules match)."""
+    native_path: str
+    """The framework's own name (``encoder.0.weight``, ``dense_1/kernel``, ``params/Dense_0/kernel``)."""
+    shape: tuple[int, ...]
+    dtype: str
+    kind: str
+    role: str
+    type: str
+    """Native layer type name (Linear, Conv2d, Dense, ...)."""
+    layout: Layout
+    """The layer's real layout: fans as the layer computes (the same in every framework)."""
+    native_layout: Layout
+    """How the framework's own initializers read this tensor's fans."""
+    blocks: tuple[Block, ...] = ()
+    layer_fans: Fans | None = None
+    """Fans of the layer's weight in its real layout (biases: for torch.default_bias)."""
+    layer_native_fans: Fans | None = None
+    """The same under the framework's native reading."""
+    hidden_size: int | None = None
+    """Recurrent layers: the hidden size (for torch.recurrent_default)."""
+    handle: Any = field(default=None, repr=False)
+    """The backend's own reference to the tensor (opaque to the core)."""
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
