@@ -271,12 +271,15 @@ def plan_walk(model: Any) -> list[Any]:
     for path, arr in leaves:
         if _ROLE_BY_LEAF.get(path[-1]) == "weight" and np.ndim(arr) >= 2:
             weights[path[:-1]] = compute_fans(tuple(np.shape(arr)), layout)
+    norm_layers = {path[:-1] for path, _ in leaves if _ROLE_BY_LEAF.get(path[-1]) == "scale"}
     infos = []
     for path, arr in leaves:
         if not isinstance(arr, np.ndarray):
             raise SpecError.single("unsupported_model", "every leaf of a NumPy parameter mapping must be an ndarray",
                                    loc=(".".join(path),), value=type(arr).__name__)
         role = _ROLE_BY_LEAF.get(path[-1], "other")
+        if role == "bias" and path[:-1] in norm_layers:
+            role = "offset"  # the bias of a norm layer (one with a scale) is its offset
         fans = weights.get(path[:-1])
         if role == "weight":
             kind = "dense" if arr.ndim == 2 else "conv" if arr.ndim > 2 else "other"
