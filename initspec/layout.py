@@ -87,7 +87,7 @@ def normalize_layout(layout: object, *, loc: tuple[str | int, ...] = ("layout",)
     if isinstance(layout, Axes):
         return layout
     if isinstance(layout, dict):
-        from .files import parse_model
+        from .parsing import parse_model
 
         return parse_model(Axes, layout, loc=loc)
     if isinstance(layout, str) and layout in LAYOUTS:
