@@ -113,11 +113,13 @@ def _check(tensor: Any, dist: D.Distribution, generator: Any) -> None:
             "and then initialize it", loc=("tensor",), value=f"meta tensor of shape {tuple(tensor.shape)}")
     if dist.random and dtype_name(tensor.dtype) not in FLOAT_DTYPES:
         raise unsupported_dtype(tensor.dtype, dist.kind)
-    if isinstance(dist, D.Constant) and not (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
-        if dist.value != int(dist.value) or (tensor.dtype == torch.bool and dist.value not in (0.0, 1.0)):
-            raise SpecError.single("lossy_cast", f"constant {dist.value:g} does not fit a {dtype_name(tensor.dtype)} "
-                                   "tensor: use a floating dtype or an integer value",
-                                   loc=("dtype",), value=dtype_name(tensor.dtype))
+    fixed = {D.Constant: "value", D.Identity: "gain"}.get(type(dist))
+    if fixed and not (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
+        v = getattr(dist, fixed)
+        if v != int(v) or (tensor.dtype == torch.bool and v not in (0.0, 1.0)):
+            raise SpecError.single("lossy_cast", f"{fixed} {v:g} does not fit a {dtype_name(tensor.dtype)} tensor: "
+                                   "use a floating dtype or an integer value", loc=("dtype",),
+                                   value=dtype_name(tensor.dtype))
     shape = _shape_of(dist)
     if shape is not None and shape != tuple(tensor.shape):
         raise ShapeError.single("shape_mismatch",
