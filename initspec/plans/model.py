@@ -44,7 +44,9 @@ def _as_tuple(value: Any) -> Any:
 
 def _one_or_many(item: Any) -> Any:
     """A single value or a non-empty list of them, stored as a tuple."""
-    return Annotated[tuple[item, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+    # json_schema_input_type: the JSON Schema shows what a file may hold (one value or a list)
+    return Annotated[tuple[item, ...], Field(min_length=1), BeforeValidator(
+        _as_tuple, json_schema_input_type=Union[item, Annotated[list[item], Field(min_length=1)]])]
 
 
 class Match(BaseModel):
