@@ -9,6 +9,7 @@ new example must say why it is invalid).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -50,13 +51,21 @@ INVALID_CODES = {
 }
 
 
-def _validator(kind: str) -> jsonschema.Draft202012Validator:
+@functools.lru_cache(maxsize=None)
+def _load_validator(kind: str) -> jsonschema.Draft202012Validator | None:
     path = SCHEMAS / f"{kind}.schema.json"
     if not path.is_file():
-        pytest.skip(f"{path.name} is not generated in this installation")
+        return None
     schema = json.loads(path.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
+
+
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    validator = _load_validator(kind)
+    if validator is None:
+        pytest.skip(f"{kind}.schema.json is not generated in this installation")
+    return validator
 
 
 @pytest.fixture(scope="module")
