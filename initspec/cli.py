@@ -1,0 +1,641 @@
+"""The ``initspec`` command line: a thin layer over the Python API.
+
+::
+
+    initspec validate init.yaml other.json          # exit 1 on any error, one line each
+    initspec explain '{scheme: he, distribution: normal}' --shape 256,128 --layout torch
+    initspec schema --kind spec                     # the JSON Schema
+    initspec sample he.yaml --shape 256,128 --backend torch --plot he.png
+    initspec plan init.yaml --model mypkg.models:make_model [--apply --manifest m.json]
+    initspec conformance --backend numpy --format markdown
+    initspec convert keras '{"class_name": "HeNormal", "config": {"seed": null}}'
+    initspec convert native he.yaml --shape 256,128 --layout torch
+
+Every problem is one line ``loc (file:line:col): message (got ...) [code]`` on stderr
+(``validate`` writes them to stdout: they are its output), capped at 20 plus "and N
+more"; ``--debug`` shows tracebacks.  Exit status: 0 ok, 1 invalid input or a failed
+check, 2 bad usage (unknown option or backend, malformed ``--shape``).  Needs the ``cli``
+extra (``pip install 'initspec[cli]'``); ``--plot`` needs ``plot``, the verdict of
+``sample`` needs ``conformance``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import __version__
+from .errors import MAX_RENDERED, ErrorDetail, SpecError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="initspec", help="Declare weight initialization once, as data; validate, explain, sample and convert it.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+convert_app = typer.Typer(help="Convert from Keras configs, or to native calls.", no_args_is_help=True,
+                          rich_markup_mode=None)
+app.add_typer(convert_app, name="convert")
+
+
+class Layout(str, Enum):
+    torch = "torch"
+    keras = "keras"
+    jax = "jax"
+    flax = "flax"
+
+
+class Backend(str, Enum):
+    numpy = "numpy"
+    torch = "torch"
+    keras = "keras"
+    jax = "jax"
+
+
+class Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Kind(str, Enum):
+    spec = "spec"
+    plan = "plan"
+
+
+#: The layout each backend's adapter uses by default.
+_DEFAULT_LAYOUT = {"numpy": "jax", "torch": "torch", "keras": "keras", "jax": "jax"}
+_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+#: Set by the global --debug option (or INITSPEC_DEBUG=1).
+_STATE = {"debug": False}
+
+
+def _debug() -> bool:
+    return _STATE["debug"] or os.environ.get("INITSPEC_DEBUG", "") not in ("", "0")
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _error_lines(errors: list[ErrorDetail], limit: int = MAX_RENDERED) -> list[str]:
+    lines = [e.render() for e in errors[:limit]]
+    if len(errors) > limit:
+        lines.append(f"and {len(errors) - limit} more")
+    return lines
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn user errors into one line each on stderr and exit 1; --debug adds the traceback."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except SpecError as exc:
+        if _debug():
+            traceback.print_exc()
+        for line in _error_lines(exc.errors):
+            _err(f"error: {line}")
+        raise typer.Exit(1) from None
+    except ImportError as exc:
+        if _debug():
+            traceback.print_exc()
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
+        if _debug():
+            traceback.print_exc()
+        else:
+            _err(f"error: {type(exc).__name__}: {exc} (run `initspec --debug ...` for the traceback)")
+        raise typer.Exit(1) from None
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    """``256,128``, ``256x128``, ``(3,)`` or ``()``; anything else is a usage error."""
+    body = text.strip().removeprefix("(").removesuffix(")").removeprefix("[").removesuffix("]").replace(" ", "")
+    if body == "":
+        return ()
+    parts = re.split(r"[,x]", body.removesuffix(","))
+    if not all(p.isdigit() for p in parts):
+        raise typer.BadParameter(f"{text!r} is not a shape; give non-negative integers separated by commas, "
+                                 "e.g. --shape 256,128")
+    return tuple(int(p) for p in parts)
+
+
+def _shape_callback(value: str | None) -> tuple[int, ...] | None:
+    return None if value is None else _parse_shape(value)
+
+
+ShapeOpt = Annotated[Any, typer.Option("--shape", callback=_shape_callback, metavar="D1,D2,...", show_default=False,
+                                       help="tensor shape, e.g. 256,128 or 64,3,3,3")]
+LayoutOpt = Annotated[Optional[Layout], typer.Option(
+    "--layout", help="how the shape is laid out: torch (out, in, *k) or keras/jax/flax (*k, in, out)")]
+FmtOpt = Annotated[Fmt, typer.Option("--format", help="output format")]
+
+
+def _read_spec(text: str) -> Any:
+    """A spec from a file path or inline YAML/JSON (``'{scheme: he, distribution: normal}'``)."""
+    from . import load, parse
+    from ._document import load_text
+
+    path = Path(text)
+    looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") and "\n" not in text and "{" not in text
+    if looks_like_file or (len(text) < 4096 and path.is_file()):
+        obj = load(path)
+        if not hasattr(obj, "scheme"):
+            raise SpecError.single("not_a_spec", "this file is a plan, not a spec: dry-run it with "
+                                   "`initspec plan FILE --model package.module:factory`", file=text)
+        return obj
+    doc = load_text(text, fmt="yaml", filename="<inline spec>")
+    return parse(doc.data, document=doc)
+
+
+def _resolve(spec: Any, shape: tuple[int, ...], layout: str | None) -> Any:
+    from .resolution import resolve
+
+    try:
+        return resolve(spec, shape, layout)
+    except SpecError as exc:
+        if "layout_required" in exc.codes:
+            raise SpecError.single("layout_required", f"{spec.scheme} reads the tensor's fans: add --layout torch, "
+                                   "keras, jax or flax", loc=("layout",)) from None
+        raise
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _law_dict(dist: Any) -> dict[str, Any]:
+    return {"kind": dist.kind, "describe": dist.describe(), "mean": dist.mean, "std": dist.std,
+            "low": _finite(dist.low), "high": _finite(dist.high)}
+
+
+# ----------------------------------------------------------------------------- root
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"initspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False,
+          debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False) -> None:
+    _STATE["debug"] = debug
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+@app.command()
+def validate(files: Annotated[list[str], typer.Argument(metavar="FILE...", help="spec or plan files (.yaml, .yml, .json)")],
+             fmt: FmtOpt = Fmt.text,
+             quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only errors")] = False) -> None:
+    """Check spec and plan files; one line per error, exit 1 if any."""
+    from . import load
+
+    errors: list[ErrorDetail] = []
+    ok_lines = []
+    for name in files:
+        try:
+            obj = load(name)
+        except SpecError as exc:
+            errors.extend(exc.errors)
+            continue
+        except ImportError as exc:
+            errors.append(ErrorDetail("missing_dependency", str(exc), file=name))
+            continue
+        what = f"spec (scheme {obj.scheme})" if hasattr(obj, "scheme") else type(obj).__name__.lower()
+        ok_lines.append(f"{name}: ok, {what}")
+    if fmt is Fmt.json:
+        typer.echo(json.dumps([e.to_dict() for e in errors], indent=2))
+    else:
+        if not quiet:
+            for line in ok_lines:
+                typer.echo(line)
+        for line in _error_lines(errors):
+            typer.echo(line)
+        if errors:
+            bad = len({e.file for e in errors})
+            _err(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {bad} of {len(files)} "
+                 f"file{'s' if len(files) != 1 else ''}")
+    if errors:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- explain / convert native
+
+
+def _native_text(calls: dict[str, Any]) -> list[str]:
+    out = []
+    for fw, call in calls.items():
+        status = "exact for this shape" if call.exact else ("no native equivalent" if not call.available
+                                                            else "approximate")
+        out.append(f"--- {fw} ({status})")
+        if call.code is not None:
+            out.extend(call.code.splitlines())
+        if call.note:
+            out.append(f"# note: {call.note}")
+        out.append("")
+    return out
+
+
+@app.command()
+def explain(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec file, or inline YAML/JSON such as "
+                                                     "'{scheme: he, distribution: normal}'")],
+            shape: ShapeOpt, layout: LayoutOpt = None, fmt: FmtOpt = Fmt.text) -> None:
+    """Show the resolved law (fans, std, bounds) and the native call in each framework."""
+    from .native import native_calls
+
+    with _errors():
+        parsed = _read_spec(spec)
+        dist = _resolve(parsed, shape, layout.value if layout else None)
+        calls = native_calls(dist)
+    lines = dist.derivation.lines()
+    if fmt is Fmt.json:
+        typer.echo(json.dumps({"spec": parsed.to_dict(), "shape": list(shape),
+                               "layout": layout.value if layout else None, "derivation": lines,
+                               "law": _law_dict(dist), "native": {k: c.to_dict() for k, c in calls.items()}},
+                              indent=2))
+        return
+    support = f"[{dist.low:.6g}, {dist.high:.6g}]" if math.isfinite(dist.low) else "unbounded"
+    text = [*lines, "", f"law: {dist.describe()}", f"  mean {dist.mean:.6g}, std {dist.std:.6g}, support {support}",
+            "", "native calls:", *_native_text(calls)]
+    typer.echo("\n".join(text).rstrip())
+
+
+@convert_app.command("native")
+def convert_native(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec file or inline YAML/JSON")], shape: ShapeOpt,
+                   layout: LayoutOpt = None, fmt: FmtOpt = Fmt.text) -> None:
+    """Print the equivalent native code in each framework."""
+    from .native import native_calls
+
+    with _errors():
+        dist = _resolve(_read_spec(spec), shape, layout.value if layout else None)
+        calls = native_calls(dist)
+    if fmt is Fmt.json:
+        typer.echo(json.dumps({k: c.to_dict() for k, c in calls.items()}, indent=2))
+    else:
+        typer.echo("\n".join(_native_text(calls)).rstrip())
+
+
+@convert_app.command("keras")
+def convert_keras_cmd(config: Annotated[str, typer.Argument(
+        metavar="CONFIG", help="a Keras initializer config: a .json file, inline JSON, or a short name such as glorot_uniform")],
+        fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
+        output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the spec file here")] = None,
+        ) -> None:
+    """Convert a Keras initializer config into an initspec spec (keras.* presets)."""
+    from ._document import load_path, load_text
+    from .convert import convert_keras
+    from .files import dump, dumps
+
+    if fmt not in ("yaml", "json"):
+        raise typer.BadParameter(f"{fmt!r}: use yaml or json", param_hint="--format")
+    with _errors():
+        text = config.strip()
+        if text.lower().endswith(".json") and "{" not in text:
+            data = load_path(text).data
+        elif text.startswith(("{", "[", '"')):
+            data = load_text(text, fmt="yaml", filename="<inline config>").data
+        else:
+            data = text
+        conv = convert_keras(data)
+        body = dumps(conv.spec, fmt=fmt)
+        if output is not None:
+            dump(conv.spec, output)
+    for note in conv.notes:
+        _err(f"note: {note}")
+    if output is not None:
+        _err(f"wrote {output}")
+        return
+    if fmt == "yaml":
+        comments = [f"# converted from Keras {conv.keras_class}"] + [f"# {n}" for n in conv.notes]
+        body = "\n".join(comments) + "\n" + body
+    typer.echo(body.rstrip("\n"))
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@app.command()
+def schema(kind: Annotated[Kind, typer.Option("--kind", help="which file format")] = Kind.spec) -> None:
+    """Print the JSON Schema (Draft 2020-12) of spec or plan files."""
+    from . import schema as schema_mod
+
+    with _errors():
+        text = schema_mod.dumps(kind.value)
+    typer.echo(text.rstrip("\n"))
+
+
+# ----------------------------------------------------------------------------- sample
+
+
+def _draw(backend: str, spec: Any, shape: tuple[int, ...], layout: str, seed: int, dtype: str) -> Any:
+    from .testing.stats import to_numpy
+
+    if backend == "numpy":
+        from .adapters import numpy as isnp
+
+        return isnp.initializer(spec, layout)(shape, seed=seed, dtype=dtype)
+    if backend == "torch":
+        from .adapters import torch as ist
+
+        torch = importlib.import_module("torch")
+        t = torch.empty(shape, dtype=getattr(torch, dtype))
+        ist.initializer(spec, layout)(t, generator=torch.Generator().manual_seed(seed))
+        return to_numpy(t)
+    if backend == "keras":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from .adapters import keras as isk
+
+        return to_numpy(isk.initializer(spec, layout, seed=seed)(shape, dtype))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .adapters import jax as isj
+
+    jax = importlib.import_module("jax")
+    return to_numpy(isj.initializer(spec, layout)(jax.random.key(seed), shape, dtype))
+
+
+def _kurtosis_of_law(dist: Any) -> float:
+    m1, m2, m3, m4 = (dist.moment(k) for k in (1, 2, 3, 4))
+    var = m2 - m1 * m1
+    mu4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
+    return mu4 / (var * var) if var > 0 else math.nan
+
+
+def _summary(x: Any, dist: Any) -> list[str]:
+    import numpy as np
+
+    v = np.asarray(x, dtype=np.float64).ravel()
+    var = float(v.var()) if v.size else math.nan
+    kurt = float(np.mean((v - v.mean()) ** 4) / var**2) if v.size and var > 0 else math.nan
+    try:
+        law_kurt = _kurtosis_of_law(dist)
+    except (NotImplementedError, IndexError):
+        law_kurt = math.nan
+
+    def row(name: str, vals: list[Any]) -> str:
+        cells = [f" {c:>12}" if isinstance(c, str) else f" {c:>12.6g}" for c in vals]
+        return f"{name:<8}" + "".join(cells)
+
+    head = f"{'':<8}" + "".join(f" {h:>12}" for h in ("n", "mean", "std", "min", "max", "kurtosis"))
+    sample = row("sample", [str(v.size), float(v.mean()) if v.size else math.nan, math.sqrt(var),
+                            float(v.min()) if v.size else math.nan, float(v.max()) if v.size else math.nan, kurt])
+    law = row("law", ["-", dist.mean, dist.std, dist.low, dist.high, law_kurt])
+    return [head, sample, law]
+
+
+@app.command()
+def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec file or inline YAML/JSON")], shape: ShapeOpt,
+           backend: Annotated[Backend, typer.Option("--backend", help="which adapter draws")] = Backend.numpy,
+           layout: LayoutOpt = None,
+           seed: Annotated[int, typer.Option("--seed", help="the draw's seed")] = 0,
+           dtype: Annotated[str, typer.Option("--dtype", help=", ".join(_DTYPES))] = "float32",
+           plot: Annotated[Optional[Path], typer.Option("--plot", help="write a histogram with the law's density "
+                                                                         "(PNG; needs matplotlib)")] = None,
+           ) -> None:
+    """Draw one tensor with a backend and compare its statistics with the resolved law."""
+    if dtype not in _DTYPES:
+        raise typer.BadParameter(f"{dtype!r}: use one of {', '.join(_DTYPES)}", param_hint="--dtype")
+    lay = layout.value if layout else _DEFAULT_LAYOUT[backend.value]
+    verbose = sys.stderr.isatty()
+    with _errors():
+        parsed = _read_spec(spec)
+        dist = _resolve(parsed, shape, lay)
+        if verbose:
+            _err(f"initspec: drawing {math.prod(shape):,} values with {backend.value} ...")
+        x = _draw(backend.value, parsed, shape, lay, seed, dtype)
+    typer.echo(f"law: {dist.describe()}  [{backend.value}, {dtype}, shape {shape}, layout {lay}, seed {seed}]")
+    typer.echo("\n".join(_summary(x, dist)))
+    failed = False
+    try:
+        from .testing import check_samples
+    except ImportError:  # pragma: no cover - scipy is in the conformance extra
+        typer.echo("verdict: skipped (pip install 'initspec[conformance]' for the statistical checks)")
+    else:
+        with _errors():
+            result = check_samples(x, dist, dtype)
+        typer.echo("verdict (initspec.testing.check_samples): " + result.report())
+        failed = not result.passed
+    if plot is not None:
+        with _errors():
+            _plot(x, dist, plot, title=f"{parsed.scheme} on shape {shape} (layout {lay}), drawn by {backend.value}, "
+                                       f"{dtype}, seed {seed}")
+        _err(f"wrote {plot}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _density(dist: Any, grid: Any) -> Any:
+    """The law's density on ``grid``: closed form, else finite differences of its cdf (None if neither)."""
+    import numpy as np
+
+    from . import distributions as D
+
+    if isinstance(dist, D.Normal):
+        return np.exp(-0.5 * ((grid - dist.loc) / dist.scale) ** 2) / (dist.scale * math.sqrt(2 * math.pi))
+    if isinstance(dist, D.Uniform):
+        return np.where((grid >= dist.lower) & (grid <= dist.upper), 1.0 / (dist.upper - dist.lower), 0.0)
+    if isinstance(dist, D.TruncatedNormal):
+        pdf = np.exp(-0.5 * ((grid - dist.loc) / dist.scale) ** 2) / (dist.scale * math.sqrt(2 * math.pi) * dist.mass)
+        return np.where((grid >= dist.lower) & (grid <= dist.upper), pdf, 0.0)
+    try:
+        return np.gradient(dist.cdf(grid), grid[1] - grid[0])
+    except (NotImplementedError, ImportError):
+        return None
+
+
+def _plot(x: Any, dist: Any, path: Path, title: str) -> None:
+    """Histogram of the sample over the law's density; counts of each value for fixed laws;
+    laws with a point mass at 0 (sparse, delta-orthogonal) show their non-zero part and the zero share."""
+    import numpy as np
+
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("--plot needs matplotlib: pip install 'initspec[plot]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import distributions as D
+
+    v = np.asarray(x, dtype=np.float64).ravel()
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
+    ax.set_title(f"{title}\nlaw: {dist.describe()}", fontsize=10)
+    ax.set_xlabel("weight value")
+    if not dist.random:  # constant / identity / dirac: which values, how often
+        values, counts = np.unique(v, return_counts=True)
+        expected = dist.expected().ravel() if hasattr(dist, "expected") else np.full(v.size, dist.value)
+        e_values, e_counts = np.unique(expected, return_counts=True)
+        width = 0.05 * max(1.0, float(np.ptp(np.concatenate([values, e_values]))))
+        ax.bar(values, counts, width=width, color="#9ecae1", edgecolor="#6baed6", label=f"samples (n={v.size:,})")
+        ax.plot(e_values, e_counts, "o", color="#d62728", ms=8, label="count expected by the law")
+        ax.set_ylabel("count")
+    else:
+        law, share = dist, 1.0
+        if isinstance(dist, (D.Sparse, D.DeltaOrthogonal)):
+            law = dist.nonzero if isinstance(dist, D.Sparse) else dist.block
+            share = 1.0 - dist.zero_fraction if isinstance(dist, D.Sparse) else \
+                dist.block.rows * dist.block.cols / max(v.size, 1)
+            zeros = int(np.sum(v == 0))
+            v = v[v != 0]
+            ax.plot([], [], " ", label=f"zeros: {zeros:,} ({zeros / max(zeros + v.size, 1):.1%}; law {1 - share:.1%}), "
+                                       "not drawn")
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (-1.0, 1.0)
+        if hi == lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        bins = int(min(120, max(10, math.sqrt(max(v.size, 1)))))
+        n_all = v.size / share if share > 0 else v.size
+        weights = np.full(v.size, 1.0 / (max(n_all, 1) * (hi - lo) / bins))  # area = share of non-zeros
+        ax.hist(v, bins=bins, range=(lo, hi), weights=weights, color="#9ecae1", edgecolor="#6baed6",
+                label=f"samples (n={v.size:,})")
+        pad = 0.05 * (hi - lo)
+        grid = np.linspace(lo - pad, hi + pad, 801)
+        density = _density(law, grid)
+        if density is not None:
+            ax.plot(grid, share * density, color="#d62728", lw=2, label="density of the resolved law")
+        if isinstance(dist, (D.Uniform, D.TruncatedNormal)):
+            for bound in (dist.low, dist.high):
+                ax.axvline(bound, color="#555555", ls="--", lw=1)
+            ax.plot([], [], color="#555555", ls="--", lw=1, label="support bounds")
+        ax.set_ylabel("density")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def _check_target(target: str) -> None:
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise typer.BadParameter(f"{target!r}: expected package.module:callable", param_hint="--model")
+
+
+def _import_factory(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: the current directory's modules import
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SpecError.single("model_import", f"cannot import {module_name!r} ({exc})", loc=("--model",),
+                               value=target) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise SpecError.single("model_import", f"{module_name!r} has no attribute {attr!r}", loc=("--model",),
+                                   value=target)
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError.single("model_import", f"{target} is not callable", loc=("--model",), value=target)
+    return obj
+
+
+def _plans() -> Any:
+    try:
+        return importlib.import_module("initspec.plans")
+    except ImportError as exc:
+        raise ImportError(f"plans are not available in this initspec ({exc})") from exc
+
+
+@app.command("plan")
+def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a plan file (.yaml, .json)")],
+             model: Annotated[str, typer.Option("--model", help="package.module:factory returning the model")],
+             apply: Annotated[bool, typer.Option("--apply", help="initialize the model's weights too")] = False,
+             manifest: Annotated[Optional[Path], typer.Option("--manifest", help="with --apply: write the "
+                                                                                  "manifest (JSON) here")] = None,
+             seed: Annotated[Optional[int], typer.Option("--seed", help="override the plan's seed")] = None,
+             fmt: FmtOpt = Fmt.text) -> None:
+    """Dry-run a plan against a model: which rule gives each parameter which law."""
+    if manifest is not None and not apply:
+        raise typer.BadParameter("--manifest needs --apply", param_hint="--manifest")
+    _check_target(model)
+    with _errors():
+        factory = _import_factory(model)
+        plans = _plans()
+        from . import load
+
+        plan_obj = load(plan_file, kind="plan")
+        net = factory()
+        table = plans.plan(plan_obj, net, seed=seed)
+        result = plans.apply(plan_obj, net, seed=seed) if apply else None
+        if result is not None and manifest is not None:
+            manifest.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    if fmt is Fmt.json:
+        typer.echo(json.dumps(table.to_json(), indent=2, default=str))
+    else:
+        typer.echo(table.to_text())
+    if result is not None:
+        _err(f"applied: {len(table)} parameters initialized" + (f"; manifest written to {manifest}"
+                                                                 if manifest is not None else ""))
+
+
+# ----------------------------------------------------------------------------- conformance
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def conformance(ctx: typer.Context,
+                backend: Annotated[Optional[list[Backend]], typer.Option("--backend", help="repeatable; default all")]
+                = None,
+                device: Annotated[Optional[list[str]], typer.Option("--device", help="e.g. cpu, cuda (repeatable)")]
+                = None,
+                salt: Annotated[Optional[int], typer.Option("--salt", help="re-roll every seed")] = None,
+                fmt: Annotated[str, typer.Option("--format", help="text, json or markdown")] = "text",
+                output: Annotated[Optional[Path], typer.Option("--output", help="write the report here")] = None,
+                ) -> None:
+    """Run the statistical conformance suite (extra options go to python -m initspec.testing)."""
+    if fmt not in ("text", "json", "markdown"):
+        raise typer.BadParameter(f"{fmt!r}: use text, json or markdown", param_hint="--format")
+    argv: list[str] = []
+    for b in backend or []:
+        argv += ["--backend", b.value]
+    for d in device or []:
+        argv += ["--device", d]
+    if salt is not None:
+        argv += ["--salt", str(salt)]
+    argv += ["--format", fmt]
+    if output is not None:
+        argv += ["--output", str(output)]
+    argv += list(ctx.args)
+    with _errors():
+        try:
+            runner = importlib.import_module("initspec.testing.runner")
+        except ImportError as exc:
+            raise ImportError(f"the conformance suite needs SciPy: pip install 'initspec[conformance]' ({exc})") \
+                from exc
+        code = runner.main(argv)
+    raise typer.Exit(code or 0)
+
+
+def main() -> None:
+    """Console-script entry point (``initspec``)."""
+    app(prog_name="initspec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

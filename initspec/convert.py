@@ -1,0 +1,170 @@
+"""Convert a Keras initializer config into an initspec spec (no Keras import needed).
+
+Keras serializes an initializer (``keras.initializers.serialize``, and every layer's
+``kernel_initializer`` in a saved model's ``config.json``) as::
+
+    {"module": "keras.initializers", "class_name": "GlorotNormal",
+     "config": {"seed": null, "input_axes": null, "output_axes": null}, "registered_name": null}
+
+(``keras/src/saving/serialization_lib.py``), Keras 2 / ``tf.keras`` wrote
+``{"class_name": ..., "config": {...}}``, and layers also accept the short string form
+(``"glorot_uniform"``, ``"he_normal"``, ``"normal"``, ``"zero"`` ...; the names of
+``keras/src/initializers/__init__.py::ALL_OBJECTS_DICT``).  Each becomes the matching
+``keras.*`` preset, so the Keras meaning - not the name - is kept::
+
+    >>> from initspec.convert import from_keras
+    >>> from_keras("glorot_normal").to_dict()
+    {'scheme': 'keras.glorot_normal'}
+    >>> from_keras({"class_name": "VarianceScaling", "config": {"scale": 2.0, "distribution": "normal"}}).expand().to_dict()["distribution"]
+    'truncated_normal'
+
+.. warning::
+   Keras reads ``VarianceScaling(distribution="normal")`` as the *truncated* normal.  The
+   conversion keeps that quirk as ``keras.variance_scaling`` (whose ``normal`` expands to
+   ``truncated_normal``); write ``scheme: variance_scaling`` to mean the plain normal.
+
+Seeds are not part of a spec (a plan's seed derives each parameter's stream); a Keras
+``seed`` is dropped with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ErrorDetail, SpecError, did_you_mean
+from .parsing import parse
+from .spec import BaseSpec
+
+__all__ = ["KERAS_CLASSES", "Conversion", "from_keras", "convert_keras"]
+
+_VS = ("seed", "input_axes", "output_axes")
+
+#: Keras class name -> (initspec scheme, the config keys Keras' get_config writes).
+KERAS_CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "GlorotUniform": ("keras.glorot_uniform", _VS),
+    "GlorotNormal": ("keras.glorot_normal", _VS),
+    "HeUniform": ("keras.he_uniform", _VS),
+    "HeNormal": ("keras.he_normal", _VS),
+    "LecunUniform": ("keras.lecun_uniform", _VS),
+    "LecunNormal": ("keras.lecun_normal", _VS),
+    "VarianceScaling": ("keras.variance_scaling", ("scale", "mode", "distribution", *_VS)),
+    "RandomNormal": ("keras.random_normal", ("mean", "stddev", "seed")),
+    "RandomUniform": ("keras.random_uniform", ("minval", "maxval", "seed")),
+    "TruncatedNormal": ("keras.truncated_normal", ("mean", "stddev", "seed")),
+    "Orthogonal": ("keras.orthogonal", ("gain", "seed")),
+    "Identity": ("keras.identity", ("gain",)),
+    "Constant": ("constant", ("value",)),
+    "Zeros": ("zeros", ()),
+    "Ones": ("ones", ()),
+}
+#: Keras' own aliases (``keras/src/initializers/__init__.py``).
+_ALIASES = {"IdentityInitializer": "Identity", "OrthogonalInitializer": "Orthogonal", "normal": "RandomNormal",
+            "uniform": "RandomUniform", "one": "Ones", "zero": "Zeros"}
+#: Keras initializers with no initspec law.
+_UNSUPPORTED = {"STFT": "a deterministic DFT kernel for STFTSpectrogram, not a random law",
+                "STFTInitializer": "a deterministic DFT kernel for STFTSpectrogram, not a random law",
+                "Initializer": "the abstract base class"}
+
+
+def _snake(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+_BY_NAME: dict[str, str] = {**{c: c for c in KERAS_CLASSES}, **{_snake(c): c for c in KERAS_CLASSES}, **_ALIASES}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A converted spec and what the conversion had to say about it."""
+
+    spec: BaseSpec
+    keras_class: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _fail(code: str, message: str, loc: tuple[str | int, ...], value: Any) -> SpecError:
+    return SpecError([ErrorDetail(code=code, message=message, loc=loc, value=value)])
+
+
+def convert_keras(obj: Any) -> Conversion:
+    """Convert a Keras initializer config (a dict or a short string) into a spec."""
+    if isinstance(obj, str):
+        name, config, loc = obj, {}, ()
+    elif isinstance(obj, dict):
+        if "class_name" not in obj:
+            raise _fail("missing_field", "a Keras initializer config has a 'class_name' (and usually 'config'), e.g. "
+                        '{"class_name": "GlorotUniform", "config": {"seed": null}}', ("class_name",), obj)
+        unknown = set(obj) - {"module", "class_name", "config", "registered_name", "shared_object_id"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise _fail("unknown_field", f"unknown key {key!r} in a Keras initializer config"
+                        f"{did_you_mean(key, ['module', 'class_name', 'config', 'registered_name'])}", (key,),
+                        obj[key])
+        name, config, loc = obj["class_name"], obj.get("config") or {}, ("config",)
+        if name == "InitSpecInitializer" or str(obj.get("registered_name")).startswith("initspec>"):
+            return _from_initspec(config)
+        module = obj.get("module")
+        if module is not None and not (isinstance(module, str) and module.split(".")[0] in ("keras", "tensorflow")):
+            raise _fail("unknown_keras_class", "not a Keras built-in initializer (a custom or third-party class); "
+                        "write its spec by hand", ("module",), module)
+        if not isinstance(config, dict):
+            raise _fail("wrong_type", "'config' must be a mapping of the initializer's arguments", ("config",), config)
+    else:
+        raise _fail("wrong_type", "expected a Keras initializer config (a mapping with class_name and config) or its "
+                    "short name such as 'glorot_uniform'", (), obj)
+    if not isinstance(name, str):
+        raise _fail("wrong_type", "class_name must be a string", ("class_name",), name)
+    if name in _UNSUPPORTED:
+        raise _fail("unsupported_keras_class", f"Keras {name} has no initspec equivalent: {_UNSUPPORTED[name]}",
+                    ("class_name",), name)
+    cls = _BY_NAME.get(name)
+    if cls is None:
+        known = sorted(set(_BY_NAME) | set(_UNSUPPORTED))
+        raise _fail("unknown_keras_class", f"unknown Keras initializer {name!r}{did_you_mean(name, known, n=2)}; "
+                    f"known: {', '.join(KERAS_CLASSES)}", ("class_name",), name)
+    scheme, keys = KERAS_CLASSES[cls]
+    notes: list[str] = []
+    spec_data: dict[str, Any] = {"scheme": scheme}
+    allowed = keys
+    for key, value in config.items():
+        if key not in allowed:
+            raise _fail("unknown_field", f"Keras {cls} has no argument {key!r}{did_you_mean(key, allowed)}"
+                        + (f"; allowed: {', '.join(allowed)}" if allowed else ""), (*loc, key), value)
+        if key == "seed":
+            if value is not None:
+                notes.append(f"Keras seed {value!r} dropped: in initspec a plan's seed derives each parameter's stream")
+        elif key in ("input_axes", "output_axes"):
+            if value is not None:
+                raise _fail("unsupported_field", f"{key} (Keras >= 3.15) counts fans without the remaining axes, "
+                            "which no keras.* preset reproduces; write a variance_scaling spec with axes by hand",
+                            (*loc, key), value)
+        else:
+            spec_data[key] = value
+    if cls == "VarianceScaling" and spec_data.get("distribution") == "normal":
+        notes.append("Keras reads distribution 'normal' as a truncated normal; keras.variance_scaling keeps that "
+                     "meaning (use scheme: variance_scaling for an untruncated normal)")
+    spec = parse(spec_data, loc=loc)
+    return Conversion(spec=spec, keras_class=cls, notes=notes)
+
+
+def _from_initspec(config: Any) -> Conversion:
+    """initspec's own Keras initializer: its config is the spec plus layout and seed."""
+    if not isinstance(config, dict):
+        raise _fail("wrong_type", "'config' must be a mapping", ("config",), config)
+    notes = []
+    if config.get("layout") is not None:
+        notes.append(f"layout {config['layout']!r} dropped: a spec is a law; the layout comes with the tensor")
+    if config.get("seed") is not None:
+        notes.append(f"seed {config['seed']!r} dropped: in initspec a plan's seed derives each parameter's stream")
+    body = {k: v for k, v in config.items() if k not in ("layout", "seed")}
+    return Conversion(spec=parse(body, loc=("config",)), keras_class="InitSpecInitializer", notes=notes)
+
+
+def from_keras(obj: Any) -> BaseSpec:
+    """The spec of a Keras initializer config (see :func:`convert_keras` for the notes)."""
+    return convert_keras(obj).spec
