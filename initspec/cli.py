@@ -314,18 +314,18 @@ def convert_keras_cmd(config: Annotated[str, typer.Argument(
         raise typer.BadParameter(f"{fmt!r}: use yaml or json", param_hint="--format")
     with _errors():
         text = config.strip()
+        doc = None
         if text.lower().endswith(".json") and "{" not in text:
-            data = load_path(text).data
+            doc = load_path(text)
         elif text.startswith(("{", "[", '"')):
-            data = load_text(text, fmt="yaml", filename="<inline config>").data
-        else:
-            data = text
-        conv = convert_keras(data)
+            doc = load_text(text, fmt="yaml", filename="<inline config>")
+        conv = convert_keras(doc.data if doc is not None else text, document=doc)
         body = dumps(conv.spec, fmt=fmt)
         if output is not None:
             dump(conv.spec, output)
-    for note in conv.notes:
-        _err(f"note: {note}")
+    if output is not None or fmt == "json":  # YAML on stdout carries the notes as comments
+        for note in conv.notes:
+            _err(f"note: {note}")
     if output is not None:
         _err(f"wrote {output}")
         return
@@ -600,8 +600,8 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def conformance(ctx: typer.Context,
-                backend: Annotated[Optional[list[Backend]], typer.Option("--backend", help="repeatable; default all")]
-                = None,
+                backend: Annotated[Optional[list[str]], typer.Option(
+                    "--backend", help="numpy, torch, keras, jax or a registered one (repeatable; default all)")] = None,
                 device: Annotated[Optional[list[str]], typer.Option("--device", help="e.g. cpu, cuda (repeatable)")]
                 = None,
                 salt: Annotated[Optional[int], typer.Option("--salt", help="re-roll every seed")] = None,
@@ -611,9 +611,16 @@ def conformance(ctx: typer.Context,
     """Run the statistical conformance suite (extra options go to python -m initspec.testing)."""
     if fmt not in ("text", "json", "markdown"):
         raise typer.BadParameter(f"{fmt!r}: use text, json or markdown", param_hint="--format")
+    known = _conformance_backends()
+    for b in backend or []:
+        if known and b not in known:
+            from .errors import did_you_mean
+
+            raise typer.BadParameter(f"unknown backend {b!r}{did_you_mean(b, known)}; registered: {', '.join(known)}",
+                                     param_hint="--backend")
     argv: list[str] = []
     for b in backend or []:
-        argv += ["--backend", b.value]
+        argv += ["--backend", b]
     for d in device or []:
         argv += ["--device", d]
     if salt is not None:
@@ -630,6 +637,14 @@ def conformance(ctx: typer.Context,
                 from exc
         code = runner.main(argv)
     raise typer.Exit(code or 0)
+
+
+def _conformance_backends() -> list[str]:
+    try:
+        from .testing.backends import backend_names
+    except ImportError:  # the runner reports what is missing
+        return []
+    return backend_names()
 
 
 def main() -> None:

@@ -75,6 +75,7 @@ def _snake(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+_UNSUPPORTED.update({_snake(k): v for k, v in list(_UNSUPPORTED.items())})
 _BY_NAME: dict[str, str] = {**{c: c for c in KERAS_CLASSES}, **{_snake(c): c for c in KERAS_CLASSES}, **_ALIASES}
 
 
@@ -91,8 +92,25 @@ def _fail(code: str, message: str, loc: tuple[str | int, ...], value: Any) -> Sp
     return SpecError([ErrorDetail(code=code, message=message, loc=loc, value=value)])
 
 
-def convert_keras(obj: Any) -> Conversion:
-    """Convert a Keras initializer config (a dict or a short string) into a spec."""
+def convert_keras(obj: Any, *, document: Any = None) -> Conversion:
+    """Convert a Keras initializer config (a dict or a short string) into a spec.
+
+    ``document`` (from :mod:`initspec._document`) adds file:line:col to errors.
+    """
+    try:
+        return _convert(obj)
+    except SpecError as exc:
+        if document is None:
+            raise
+        located = []
+        for e in exc.errors:
+            find = document.locate_key if e.code == "unknown_field" else document.locate
+            pos = find(e.loc) or (document.locate(e.loc[:-1]) if e.loc else None)
+            located.append(e.with_location(document.filename, *(pos or (None, None))))
+        raise SpecError(located) from None
+
+
+def _convert(obj: Any) -> Conversion:
     if isinstance(obj, str):
         name, config, loc = obj, {}, ()
     elif isinstance(obj, dict):
@@ -145,6 +163,8 @@ def convert_keras(obj: Any) -> Conversion:
                             (*loc, key), value)
         else:
             spec_data[key] = value
+    if cls == "Constant":
+        spec_data.setdefault("value", 0.0)  # Keras' default: Constant(value=0.0)
     if cls == "VarianceScaling" and spec_data.get("distribution") == "normal":
         notes.append("Keras reads distribution 'normal' as a truncated normal; keras.variance_scaling keeps that "
                      "meaning (use scheme: variance_scaling for an untruncated normal)")
