@@ -1,22 +1,36 @@
 """initspec's conformance suite, shipped with the package.
 
-:func:`check_samples` tests drawn tensors from any backend against the law
-:func:`initspec.resolve` computed (see ``docs/conformance.md``).  Needs SciPy
-(``pip install 'initspec[conformance]'``).
+* :func:`check_samples` tests drawn tensors from any backend against the law
+  :func:`initspec.resolve` computed (``STATS.md``); :func:`check_two_sample` and
+  :func:`check_independent` compare two samples.
+* :mod:`initspec.testing.cases` is the case table, :mod:`initspec.testing.backends` the
+  backend drivers (and :func:`register_backend` for a third party's),
+  :mod:`initspec.testing.runner` runs the suite and reports (``python -m initspec.testing``),
+  :mod:`initspec.testing.plugin` is the pytest plugin (``pytest --pyargs initspec.testing.suite``),
+  :mod:`initspec.testing.mutants` the wrong samplers of the power gate.
+
+Needs SciPy (``pip install 'initspec[conformance]'``); no framework is imported until a
+backend is used.  See ``docs/conformance.md``.
 """
 
 from __future__ import annotations
 
+from .backends import Backend, Device, get_backend, register_backend
 from .stats import (
     ALPHA_EACH,
     ALPHA_FAMILY,
+    HAAR_MIN_DIAGONAL,
     MAX_ASSERTIONS,
     N_SAMPLES,
     Check,
     CheckResult,
+    check_independent,
     check_samples,
     check_two_sample,
 )
 
-__all__ = ["ALPHA_EACH", "ALPHA_FAMILY", "MAX_ASSERTIONS", "N_SAMPLES", "Check", "CheckResult", "check_samples",
-           "check_two_sample"]
+__all__ = [
+    "ALPHA_EACH", "ALPHA_FAMILY", "HAAR_MIN_DIAGONAL", "MAX_ASSERTIONS", "N_SAMPLES", "Backend", "Check",
+    "CheckResult", "Device", "check_independent", "check_samples", "check_two_sample", "get_backend",
+    "register_backend",
+]

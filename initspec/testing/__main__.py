@@ -1,0 +1,10 @@
+"""``python -m initspec.testing``: run the conformance suite and print the report."""
+
+from __future__ import annotations
+
+import sys
+
+from .runner import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The power gate's wrong samplers (STATS.md, "the suite must fail on wrong samplers").
+
+Each :class:`Mutant` is a bug a real adapter could have.  Most are a rewrite of the
+resolved law applied *inside* a backend's low-level sampler (so the initializer, the
+shapes, seeds and checks are exactly those of the real suite); the others switch off the
+adapter's ``HAAR_SIGN_CORRECTION`` flag or make a plan reuse one seed for two parameters.
+:func:`run_mutant` runs the suite's own case runner on the mutant's target cases - the
+same checks, seeds and α - and every target must fail (``tests/test_power_gate.py``).
+
+==========================  ==============================================================
+mutant                      bug
+==========================  ==============================================================
+std_up, std_down            standard deviation ×1.05 / ×0.95 (gain for orthogonal)
+fans_swapped                fan_in and fan_out exchanged (non-square shapes)
+layout_misread              torch (out, in, *k) read as (*k, in, out), or the reverse
+uniform_for_normal          a uniform with the right variance instead of a normal
+truncation_missing          a truncated normal drawn untruncated
+correction_missing          the 1/0.8796 variance correction of ±2σ truncation dropped
+bounds_std_as_absolute      bounds in σ units read as absolute values
+bounds_absolute_as_std      absolute bounds read as σ units
+normal_as_truncated         "normal" silently turned into a (variance-kept) truncated normal
+mean_shift                  mean shifted by 0.05σ
+haar_off                    orthogonal without the Haar sign correction
+seed_reuse                  one seed reused for two parameters of one plan
+==========================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .. import distributions as D
+from ..resolution import resolve
+from ..spec import Axes
+from . import runner
+from .backends import Backend, Transform, get_backend
+
+__all__ = ["Mutant", "MUTANTS", "run_mutant", "scale_std", "shift_mean"]
+
+
+# ----------------------------------------------------------------------------- law rewrites
+
+
+def scale_std(factor: float) -> Transform:
+    """Every random law's spread times ``factor`` around its centre (gain for orthogonal)."""
+
+    def t(d: D.Distribution) -> D.Distribution:
+        if isinstance(d, D.Normal):
+            return replace(d, scale=d.scale * factor)
+        if isinstance(d, D.Uniform):
+            mid, half = (d.lower + d.upper) / 2, (d.upper - d.lower) / 2
+            return replace(d, lower=mid - half * factor, upper=mid + half * factor)
+        if isinstance(d, D.TruncatedNormal):
+            return replace(d, scale=d.scale * factor, lower=d.loc + (d.lower - d.loc) * factor,
+                           upper=d.loc + (d.upper - d.loc) * factor)
+        if isinstance(d, (D.Orthogonal, D.DeltaOrthogonal)):
+            return replace(d, gain=d.gain * factor)
+        if isinstance(d, D.Sparse):
+            return replace(d, scale=d.scale * factor)
+        return d
+
+    return t
+
+
+def shift_mean(sigmas: float) -> Transform:
+    """The law moved by ``sigmas`` of its own standard deviation."""
+
+    def t(d: D.Distribution) -> D.Distribution:
+        delta = sigmas * d.std
+        if isinstance(d, D.Normal):
+            return replace(d, loc=d.loc + delta)
+        if isinstance(d, D.Uniform):
+            return replace(d, lower=d.lower + delta, upper=d.upper + delta)
+        if isinstance(d, D.TruncatedNormal):
+            return replace(d, loc=d.loc + delta, lower=d.lower + delta, upper=d.upper + delta)
+        return d
+
+    return t
+
+
+def _reresolve(layout_of: Callable[[D.Distribution], object]) -> Transform:
+    def t(d: D.Distribution) -> D.Distribution:
+        der = d.derivation
+        if der is None or der.fans is None:
+            return d
+        return resolve(der.spec, der.shape, layout_of(d))
+
+    return t
+
+
+def _swapped_axes(d: D.Distribution) -> Axes:
+    fans = d.derivation.fans  # type: ignore[union-attr]
+    return Axes(in_axes=fans.out_axes, out_axes=fans.in_axes, batch_axes=fans.batch_axes)
+
+
+def _other_layout(d: D.Distribution) -> str:
+    return "jax" if d.derivation.layout == "torch" else "torch"  # type: ignore[union-attr]
+
+
+def _uniform_for_normal(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.Normal):
+        return d
+    half = d.scale * math.sqrt(3.0)  # same variance
+    return D.Uniform(lower=d.loc - half, upper=d.loc + half, derivation=d.derivation)
+
+
+def _untruncated(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.TruncatedNormal):
+        return d
+    return D.Normal(loc=d.loc, scale=d.scale, derivation=d.derivation)
+
+
+def _no_correction(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.TruncatedNormal) or d.derivation is None or d.derivation.correction is None:
+        return d
+    c = D.TRUNC2_STD  # the parent std is sqrt(variance), not sqrt(variance)/0.8796
+    return replace(d, scale=d.scale * c, lower=d.loc + (d.lower - d.loc) * c, upper=d.loc + (d.upper - d.loc) * c)
+
+
+def _std_bounds_as_absolute(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.TruncatedNormal):
+        return d
+    return replace(d, lower=d.alpha, upper=d.beta)  # "-2, 2" meant σ, taken as values
+
+
+def _absolute_bounds_as_std(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.TruncatedNormal):
+        return d
+    return replace(d, lower=d.loc + d.lower * d.scale, upper=d.loc + d.upper * d.scale)
+
+
+def _normal_as_truncated(d: D.Distribution) -> D.Distribution:
+    if not isinstance(d, D.Normal):
+        return d
+    parent = d.scale / D.TRUNC2_STD  # Keras' rewrite keeps the variance: only the shape differs
+    return D.TruncatedNormal(loc=d.loc, scale=parent, lower=d.loc - 2 * parent, upper=d.loc + 2 * parent,
+                             derivation=d.derivation)
+
+
+# ----------------------------------------------------------------------------- the catalogue
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A wrong sampler and the case ids on which the suite must reject it."""
+
+    name: str
+    bug: str
+    targets: tuple[str, ...]
+    transform: Transform | None = None
+    kind: Literal["sampler", "haar", "seed"] = "sampler"
+
+    @property
+    def test(self) -> str:
+        return "independence" if self.kind == "seed" else "conformance"
+
+    @contextlib.contextmanager
+    def installed(self, backend: Backend) -> Iterator[None]:
+        """Inject this bug into ``backend`` within the block."""
+        if self.kind == "sampler":
+            assert self.transform is not None
+            with backend.patch_sampler(self.transform):
+                yield
+        elif self.kind == "haar":
+            with backend.haar_sign_correction(False):
+                yield
+        else:
+            original = runner.derive_param_seed
+            runner.derive_param_seed = lambda seed, path: original(seed, "<one path for every parameter>")
+            try:
+                yield
+            finally:
+                runner.derive_param_seed = original
+
+
+_SCALE_TARGETS = ("he_normal-square-float32", "glorot_uniform-conv2d-float32", "truncated_normal-bias-float32",
+                  "lecun_truncated_normal-tall-bfloat16", "orthogonal-wide-float32", "sparse-square-float32",
+                  "uniform-bias-float16")
+
+MUTANTS: dict[str, Mutant] = {m.name: m for m in (
+    Mutant("std_up", "std ×1.05", _SCALE_TARGETS, scale_std(1.05)),
+    Mutant("std_down", "std ×0.95", _SCALE_TARGETS, scale_std(0.95)),
+    Mutant("fans_swapped", "fan_in/fan_out swapped on a non-square shape",
+           ("he_normal-wide-float32", "lecun_uniform-tall-float32", "vs_fan_out_truncated_normal-conv2d-float32",
+            "he_uniform-large-float16"), _reresolve(_swapped_axes)),
+    Mutant("layout_misread", "torch (out, in) read as (in, out) (and the reverse)",
+           ("he_uniform-conv2d-float32", "torch.default_weight-wide-float32", "lecun_normal-conv1d-float32",
+            "glorot_normal-conv3d-bfloat16"), _reresolve(_other_layout)),
+    Mutant("uniform_for_normal", "uniform with the right variance instead of normal",
+           ("he_normal-square-float32", "normal-bias-float32", "glorot_normal-conv3d-float16"), _uniform_for_normal),
+    Mutant("truncation_missing", "truncation missing",
+           ("he_truncated_normal-square-float32", "truncated_normal-bias-float32",
+            "lecun_truncated_normal-conv1d-bfloat16", "truncated_normal_result-wide-float16"), _untruncated),
+    Mutant("correction_missing", "the 1/0.8796 truncation correction missing",
+           ("he_truncated_normal-square-float32", "flax.default_kernel-conv2d-float32", "keras.he_normal-tall-float16",
+            "vs_fan_avg_truncated_normal-large-bfloat16"), _no_correction),
+    Mutant("bounds_std_as_absolute", "bounds in absolute units where σ-units were meant",
+           ("truncated_normal-square-float32", "truncated_normal-bias-float16", "he_truncated_normal-conv2d-float32",
+            "truncated_normal_result-tall-bfloat16"), _std_bounds_as_absolute),
+    Mutant("bounds_absolute_as_std", "bounds in σ-units where absolute values were meant",
+           ("truncated_normal_abs-square-float32", "torch.trunc_normal-bias-float32",
+            "truncated_normal_abs-conv3d-bfloat16"), _absolute_bounds_as_std),
+    Mutant("normal_as_truncated", '"normal" silently turned into truncated normal',
+           ("he_normal-square-float32", "normal-bias-float32", "glorot_normal-large-float16",
+            "vs_fan_in_normal-conv2d-bfloat16"), _normal_as_truncated),
+    Mutant("mean_shift", "mean shifted by 0.05σ",
+           ("normal-square-float32", "uniform-bias-float32", "he_truncated_normal-wide-float32",
+            "glorot_normal-conv1d-float16"), shift_mean(0.05)),
+    Mutant("haar_off", "orthogonal without sign correction",
+           ("orthogonal-square-float32", "orthogonal-large-float32", "orthogonal_gain-conv2d-float16",
+            "delta_orthogonal-conv2d-float32"), kind="haar"),
+    Mutant("seed_reuse", "the same seed reused for two parameters of one plan",
+           runner.INDEPENDENCE_CASES, kind="seed"),
+)}
+
+
+def run_mutant(mutant: Mutant, backend: str, salt: int = 0, device: str = "cpu") -> list[runner.ItemResult]:
+    """Run the suite's own tests on ``mutant``'s targets with the bug injected into
+    ``backend``; returns one result per target (each must have failed)."""
+    plan = runner.make_plan([backend], [device], list(mutant.targets), coverage="full")
+    items = [i for i in plan.items if i.test == mutant.test]
+    b = get_backend(backend)
+    with mutant.installed(b):
+        return [runner.run_item(plan, i, salt) for i in items]
