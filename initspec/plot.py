@@ -121,6 +121,7 @@ def plot_samples(x: Any, dist: Any, path: str | Path, title: str = "") -> None:
                 ax.axvline(bound, color="#555555", ls="--", lw=1)
             ax.plot([], [], color="#555555", ls="--", lw=1, label="support bounds")
         ax.set_ylabel("density")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom so the legend never hides the bars
     ax.legend(loc="upper right", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
