@@ -90,8 +90,18 @@ _OVERSAMPLE, _OVERSAMPLE_EXTRA = 1.1, 16
 # ----------------------------------------------------------------------------- checks
 
 
+_TORCH: Any = None
+_FLOAT_TORCH_DTYPES: frozenset[Any] = frozenset()
+
+
 def _torch() -> Any:
-    return require("torch")
+    """The torch module, imported on first use (importing this module imports no framework)."""
+    global _TORCH, _FLOAT_TORCH_DTYPES
+    if _TORCH is None:
+        torch = require("torch")
+        _FLOAT_TORCH_DTYPES = frozenset(getattr(torch, name) for name in FLOAT_DTYPES)
+        _TORCH = torch
+    return _TORCH
 
 
 def _shape_of(dist: D.Distribution) -> tuple[int, ...] | None:
@@ -111,7 +121,7 @@ def _check(tensor: Any, dist: D.Distribution, generator: Any) -> None:
             "meta_tensor",
             "a meta tensor has no storage to fill: materialise the module first (module.to_empty(device=...)) "
             "and then initialize it", loc=("tensor",), value=f"meta tensor of shape {tuple(tensor.shape)}")
-    if dist.random and dtype_name(tensor.dtype) not in FLOAT_DTYPES:
+    if dist.random and tensor.dtype not in _FLOAT_TORCH_DTYPES:
         raise unsupported_dtype(tensor.dtype, dist.kind)
     fixed = {D.Constant: "value", D.Identity: "gain"}.get(type(dist))
     if fixed and not (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
@@ -300,14 +310,21 @@ def sample_(tensor: torch.Tensor, dist: D.Distribution, generator: torch.Generat
     _check(tensor, dist, generator)
     if tensor.numel() == 0:
         return tensor
-    with torch.no_grad():
-        if tensor.is_contiguous() or not dist.random:
-            _draw(tensor, dist, generator)
-        else:  # same values as for a contiguous tensor, whatever the memory format
-            buf = torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
-            _draw(buf, dist, generator)
-            tensor.copy_(buf)
+    if tensor.requires_grad:  # a Parameter: fill it outside autograd, as torch.nn.init does
+        with torch.no_grad():
+            _fill(tensor, dist, generator)
+    else:
+        _fill(tensor, dist, generator)
     return tensor
+
+
+def _fill(tensor: Any, dist: D.Distribution, generator: Any) -> None:
+    if tensor.is_contiguous() or not dist.random:
+        _draw(tensor, dist, generator)
+    else:  # same values as for a contiguous tensor, whatever the memory format
+        buf = _torch().empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+        _draw(buf, dist, generator)
+        tensor.copy_(buf)
 
 
 # ----------------------------------------------------------------------------- initializer

@@ -1,0 +1,164 @@
+"""initspec's PyTorch initializers against the native ``torch.nn.init`` calls for the same law.
+
+    python benchmarks/bench_torch.py [--quick]
+
+Cases: one 4096x4096 float32 weight, and the parameter set of a GPT-2-small-sized model
+(124M parameters: wte 50257x768, wpe 1024x768, 12 blocks of c_attn 2304x768, c_proj
+768x768, mlp 3072x768 and 768x3072 with their biases and layernorms).  Fan-based laws are
+applied to the matrices only; fan-free laws to every parameter.  Both sides get a seeded
+``torch.Generator`` (same RNG work), initializers are compiled once outside the timing
+(as a plan does), native and initspec calls alternate within each repeat, and the median
+of the repeats is reported after one warm-up.  ``torch.set_num_threads`` is left at its
+default.  ratio = initspec / native (below 1: initspec is faster).  Prints a table; asserts
+nothing.  ``run(quick)`` returns the rows for a combined report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import initspec
+from initspec.adapters import torch as ist
+
+C = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2] (REFERENCE.md)
+
+
+def gpt2_small_shapes() -> list[tuple[int, ...]]:
+    """Parameter shapes of GPT-2 small in torch's (out, in) layout (124.4M parameters)."""
+    d, vocab, ctx, layers = 768, 50257, 1024, 12
+    shapes: list[tuple[int, ...]] = [(vocab, d), (ctx, d)]
+    for _ in range(layers):
+        shapes += [(d,), (d,)]                       # ln_1
+        shapes += [(3 * d, d), (3 * d,)]             # attn.c_attn
+        shapes += [(d, d), (d,)]                     # attn.c_proj
+        shapes += [(d,), (d,)]                       # ln_2
+        shapes += [(4 * d, d), (4 * d,)]             # mlp.c_fc
+        shapes += [(d, 4 * d), (d,)]                 # mlp.c_proj
+    shapes += [(d,), (d,)]                           # ln_f
+    return shapes
+
+
+def _fans(w: Any) -> tuple[int, int]:
+    import torch
+
+    return torch.nn.init._calculate_fan_in_and_fan_out(w)
+
+
+def _trunc_he(w: Any, g: Any) -> Any:
+    import torch
+
+    s = math.sqrt(2.0 / _fans(w)[0]) / C  # parent std of the corrected He truncated normal
+    return torch.nn.init.trunc_normal_(w, 0.0, s, -2 * s, 2 * s, generator=g)
+
+
+def laws() -> list[dict[str, Any]]:
+    """(law, initspec spec, native call, which tensors) for every compared law."""
+    import torch
+
+    init = torch.nn.init
+    return [
+        dict(law="normal N(0, 0.02²)", spec={"scheme": "normal", "std": 0.02},
+             native=lambda w, g: init.normal_(w, 0.0, 0.02, generator=g), fan_free=True),
+        dict(law="uniform U(-0.1, 0.1)", spec={"scheme": "uniform", "low": -0.1, "high": 0.1},
+             native=lambda w, g: init.uniform_(w, -0.1, 0.1, generator=g), fan_free=True),
+        dict(law="glorot uniform", spec={"scheme": "glorot", "distribution": "uniform"},
+             native=lambda w, g: init.xavier_uniform_(w, generator=g)),
+        dict(law="he normal (untruncated)", spec={"scheme": "he", "distribution": "normal"},
+             native=lambda w, g: init.kaiming_normal_(w, nonlinearity="relu", generator=g)),
+        dict(law="torch.default_weight U(±1/√fan_in)", spec={"scheme": "torch.default_weight"},
+             native=lambda w, g: init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)),
+        dict(law="he truncated normal (±2σ', corrected)", spec={"scheme": "he", "distribution": "truncated_normal"},
+             native=_trunc_he, trunc=True),
+        dict(law="truncated normal std 0.02 at ±2σ", spec={"scheme": "truncated_normal", "std": 0.02},
+             native=lambda w, g: init.trunc_normal_(w, 0.0, 0.02, -0.04, 0.04, generator=g), fan_free=True, trunc=True),
+        dict(law="trunc_normal_(std=0.02) absolute ±2 (never cuts)", spec={"scheme": "torch.trunc_normal", "std": 0.02},
+             native=lambda w, g: init.trunc_normal_(w, std=0.02, generator=g), fan_free=True),
+        dict(law="orthogonal", spec={"scheme": "orthogonal"},
+             native=lambda w, g: init.orthogonal_(w, generator=g), orthogonal=True),
+    ]
+
+
+def _time_pair(native: Callable[[], Any], ours: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Medians of ``repeats`` alternating timings, after one warm-up of each."""
+    native()
+    ours()
+    tn, to = [], []
+    for i in range(repeats):
+        for fn, acc in ((native, tn), (ours, to)) if i % 2 == 0 else ((ours, to), (native, tn)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(tn), statistics.median(to)
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Time every law on each case; one row per (law, case)."""
+    import torch
+
+    repeats = 3 if quick else 7
+    cases: dict[str, list[tuple[int, ...]]] = {"4096x4096 float32": [(4096, 4096)]}
+    if not quick:
+        cases["GPT-2 small params (124M)"] = gpt2_small_shapes()
+    rows = []
+    for case, shapes in cases.items():
+        tensors = [torch.empty(s) for s in shapes]
+        for law in laws():
+            if law.get("orthogonal"):
+                if case.startswith("GPT"):
+                    continue  # a 50257x768 QR per repeat is not a useful benchmark
+                targets = [torch.empty(512, 512) if quick else torch.empty(1024, 1024)]
+                case_name = f"{targets[0].shape[0]}x{targets[0].shape[1]} float32"
+            else:
+                targets = tensors if law.get("fan_free") else [t for t in tensors if t.dim() >= 2]
+                case_name = case
+            fill = ist.initializer(law["spec"])  # compiled once, as a plan does
+            g = torch.Generator().manual_seed(0)
+            native_fn, ours_fn = law["native"], fill
+
+            def native(native_fn: Any = native_fn, targets: Any = targets, g: Any = g) -> None:
+                for t in targets:
+                    native_fn(t, g)
+
+            def ours(ours_fn: Any = ours_fn, targets: Any = targets, g: Any = g) -> None:
+                for t in targets:
+                    ours_fn(t, g)
+
+            tn, to = _time_pair(native, ours, repeats)
+            rows.append(dict(backend="torch", law=law["law"], case=case_name, native_s=tn, initspec_s=to,
+                             ratio=to / tn, n_params=sum(t.numel() for t in targets), trunc=bool(law.get("trunc"))))
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    head = f"{'law':<50} {'case':<28} {'params':>11} {'native s':>10} {'initspec s':>11} {'ratio':>7} {'speed-up':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['law']:<50} {r['case']:<28} {r['n_params']:>11,} {r['native_s']:>10.4f} "
+                     f"{r['initspec_s']:>11.4f} {r['ratio']:>7.3f} {1 / r['ratio']:>8.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4096x4096 only, 3 repeats, 512x512 orthogonal")
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
+    rows = run(args.quick)
+    print(format_rows(rows))
+    print("\nratio = initspec / native (targets: <= 1.05 for every law; truncated normal >= 5x faster "
+          "than trunc_normal_ with the same bounds)")
+    for r in rows:
+        target_ok = (1 / r["ratio"] >= 5.0) if r["trunc"] else r["ratio"] <= 1.05
+        if not target_ok:
+            print(f"  target missed: {r['law']} on {r['case']} (ratio {r['ratio']:.3f})")
+
+
+if __name__ == "__main__":
+    main()
