@@ -379,3 +379,20 @@ def test_conformance_delegates(cli, tmp_path: Path) -> None:
     res = cli("conformance", "--backend", "tf", code=2)
     assert "unknown backend 'tf'" in res.stderr
     assert cli("conformance", "--format", "pdf", code=2).exit_code == 2
+
+
+def test_explain_validate_convert_import_no_framework(tmp_path: Path) -> None:
+    """The framework-free commands never import torch, TensorFlow, Keras or JAX."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from initspec.cli import app\n"
+        "r = CliRunner()\n"
+        f"assert r.invoke(app, ['explain', {HE!r}, '--shape', '4,4', '--layout', 'torch']).exit_code == 0\n"
+        f"assert r.invoke(app, ['validate', {str(VALID / 'he_normal.yaml')!r}]).exit_code == 0\n"
+        "assert r.invoke(app, ['convert', 'keras', 'he_normal']).exit_code == 0\n"
+        "assert r.invoke(app, ['schema']).exit_code == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow', 'keras', 'jax', 'flax'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
