@@ -39,6 +39,7 @@ Flax ``kernel_init`` / ``bias_init`` / ``embedding_init`` (linen and nnx), ``jax
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import warnings
@@ -239,9 +240,22 @@ def _draw_random(jax: Any, key: Any, dist: D.Distribution, shape: tuple[int, ...
     raise TypeError(f"the JAX backend cannot draw {type(dist).__name__}")  # pragma: no cover
 
 
-def _draw(key: Any, dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, haar: bool,
-          out_sharding: Any) -> Any:
+def _draw(key: Any, dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, haar: bool) -> Any:
     """The whole draw as one traced function (jitted with everything but ``key`` static)."""
+    return _draw_values(key, dist=dist, shape=shape, dt=dt, haar=haar)
+
+
+def _sharded(draw: Any, key: Any, out_sharding: Any) -> Any:
+    """``draw(key)`` laid out as ``out_sharding``, the way ``jax.random`` applies it."""
+    jax = require("jax")
+    mesh = getattr(out_sharding, "mesh", None) or jax.sharding.get_abstract_mesh()
+    explicit = tuple(getattr(mesh, "explicit_axes", ()))
+    if explicit:  # explicit-sharding mode: draw with those axes automatic, then reshard
+        return jax.sharding.auto_axes(draw, out_sharding=out_sharding, axes=explicit)(key)
+    return jax.lax.with_sharding_constraint(draw(key), out_sharding)
+
+
+def _draw_values(key: Any, *, dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, haar: bool) -> Any:
     jax = require("jax")
     jnp = jax.numpy
     if isinstance(dist, D.Constant):
@@ -263,8 +277,6 @@ def _draw(key: Any, dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, 
             if isinstance(dist, (D.Uniform, D.TruncatedNormal)):  # rounding may land past a bound
                 x = jnp.clip(x, _round_inward(dist.low, dt, +1, strict=False),
                              _round_inward(dist.high, dt, -1, strict=False))
-    if out_sharding is not None:
-        x = jax.lax.with_sharding_constraint(x, out_sharding)
     return x
 
 
@@ -272,7 +284,7 @@ def _compiled() -> Any:
     global _jitted_draw
     if _jitted_draw is None:
         jax = require("jax")
-        _jitted_draw = jax.jit(_draw, static_argnums=(1, 2, 3, 4, 5))
+        _jitted_draw = jax.jit(_draw, static_argnames=("dist", "shape", "dt", "haar"))
     return _jitted_draw
 
 
@@ -290,7 +302,8 @@ def sample(dist: D.Distribution, key: Any, shape: Any, dtype: Any = None, *, out
     dt = _output_dtype(dtype)
     _check_dtype(dist, dt)
     key = _check_key(key)
-    return _compiled()(key, dist, shape, dt, bool(HAAR_SIGN_CORRECTION), out_sharding)
+    draw = functools.partial(_compiled(), dist=dist, shape=shape, dt=dt, haar=bool(HAAR_SIGN_CORRECTION))
+    return draw(key) if out_sharding is None else _sharded(draw, key, out_sharding)
 
 
 # ----------------------------------------------------------------------------- the initializer
