@@ -446,6 +446,15 @@ def test_truncated_normal_support_is_open_in_float32():
     assert not ((x == lo32) | (x == hi32)).any()
 
 
+def test_truncated_normal_interval_without_a_float32_inside_is_an_error():
+    dist = D.TruncatedNormal(loc=0.0, scale=1.0, lower=1.0, upper=1.0 + 1e-8)  # mass 2.4e-9: resolvable
+    with pytest.raises(ShapeError) as exc:
+        ist.sample_(torch.empty(16), dist, gen(0))
+    assert exc.value.codes == ["interval_too_narrow"]
+    x = ist.sample_(torch.empty(16, dtype=torch.float64), dist, gen(0))  # float64 has numbers inside
+    assert bool(((x > 1.0) & (x < 1.0 + 1e-8)).all())
+
+
 def test_truncated_normal_tiny_std_never_clamps_to_the_bounds():
     """The torch <= 2.11 inverse-CDF defect (pytorch#155588): std << |bounds| gave clamped ±2 outliers."""
     x = ist.initializer({"scheme": "torch.trunc_normal", "std": 0.001})(torch.empty(1 << 21), gen(2))
@@ -634,7 +643,7 @@ def test_default_bias_against_native():
 
 def test_sparse_against_native():
     shape = (256, 128)
-    ours = draws(ist.initializer({"scheme": "sparse", "sparsity": 0.25, "std": 0.02}), shape, "sparse/initspec")
+    ours = draws(ist.initializer({"scheme": "torch.sparse", "sparsity": 0.25, "std": 0.02}), shape, "sparse/initspec")
     with torch.random.fork_rng(devices=[]):  # sparse_ takes its zero pattern from the global RNG
         torch.manual_seed(seed_of("sparse/native"))
         theirs = draws(lambda w, g: nn.init.sparse_(w, 0.25, 0.02, g), shape, "sparse/native")
