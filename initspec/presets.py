@@ -366,10 +366,11 @@ def _jax_axes(in_axis: tuple[int, ...], out_axis: tuple[int, ...], batch_axis: t
 
 
 def _jax_family(namespace: str) -> None:
-    _named_vs(namespace, namespace.replace("flax", "flax.linen").replace("jax", "jax.nn") + ".initializers.{snake}()")
+    module = {"jax": "jax.nn.initializers", "flax": "flax.linen.initializers"}[namespace]
+    _named_vs(namespace, module + ".{snake}()")
 
     class Normal_(Preset):
-        native: ClassVar[str] = f"{namespace}.nn.initializers.normal(stddev)"
+        native: ClassVar[str] = f"{module}.normal(stddev)"
         scheme: Literal[f"{namespace}.normal"]  # type: ignore[valid-type]
         stddev: PositiveReal = 1e-2
 
@@ -379,7 +380,7 @@ def _jax_family(namespace: str) -> None:
     class Uniform_(Preset):
         """U[0, scale) - not symmetric."""
 
-        native: ClassVar[str] = f"{namespace}.nn.initializers.uniform(scale)"
+        native: ClassVar[str] = f"{module}.uniform(scale)"
         scheme: Literal[f"{namespace}.uniform"]  # type: ignore[valid-type]
         scale: PositiveReal = 1e-2
 
@@ -389,7 +390,7 @@ def _jax_family(namespace: str) -> None:
     class TruncatedNormal_(Preset):
         """lower/upper in standard deviations, no variance correction."""
 
-        native: ClassVar[str] = f"{namespace}.nn.initializers.truncated_normal(stddev, lower=lower, upper=upper)"
+        native: ClassVar[str] = f"{module}.truncated_normal(stddev, lower=lower, upper=upper)"
         scheme: Literal[f"{namespace}.truncated_normal"]  # type: ignore[valid-type]
         stddev: PositiveReal = 1e-2
         lower: Real = -2.0
@@ -402,7 +403,7 @@ def _jax_family(namespace: str) -> None:
     class VarianceScaling_(Preset):
         """JAX's ``normal`` is untruncated (unlike Keras')."""
 
-        native: ClassVar[str] = f"{namespace}.nn.initializers.variance_scaling(scale, mode, distribution, in_axis, out_axis)"
+        native: ClassVar[str] = f"{module}.variance_scaling(scale, mode, distribution, in_axis, out_axis)"
         scheme: Literal[f"{namespace}.variance_scaling"]  # type: ignore[valid-type]
         scale: PositiveReal
         mode: FanMode
@@ -417,7 +418,7 @@ def _jax_family(namespace: str) -> None:
                                    axes=_jax_axes(self.in_axis, self.out_axis, self.batch_axis))
 
     class Orthogonal_(Preset):
-        native: ClassVar[str] = f"{namespace}.nn.initializers.orthogonal(scale, column_axis)"
+        native: ClassVar[str] = f"{module}.orthogonal(scale, column_axis)"
         scheme: Literal[f"{namespace}.orthogonal"]  # type: ignore[valid-type]
         scale: PositiveReal = 1.0
         column_axis: StrictInt = -1
@@ -427,7 +428,7 @@ def _jax_family(namespace: str) -> None:
             return Orthogonal(scheme="orthogonal", gain=self.scale, out_axes=out_axes)
 
     class DeltaOrthogonal_(Preset):
-        native: ClassVar[str] = f"{namespace}.nn.initializers.delta_orthogonal(scale)"
+        native: ClassVar[str] = f"{module}.delta_orthogonal(scale)"
         scheme: Literal[f"{namespace}.delta_orthogonal"]  # type: ignore[valid-type]
         scale: PositiveReal = 1.0
 
