@@ -226,3 +226,27 @@ def run_mutant(mutant: Mutant, backend: str, salt: int = 0, device: str = "cpu")
     b = get_backend(backend)
     with mutant.installed(b):
         return [runner.run_item(plan, i, salt) for i in items]
+
+
+def power_gate(backends: list[str] | None = None, salt: int = 0, device: str = "cpu",
+               progress: Callable[[str], None] | None = None) -> list[dict[str, object]]:
+    """Every mutant on every available backend: one row per (mutant, backend) with whether all
+    targets were rejected, the number of targets and the largest (weakest) of their min
+    p-values.  ``python -m initspec.testing --power-gate`` prints it."""
+    from .backends import backend_names
+
+    rows: list[dict[str, object]] = []
+    for name in backends or backend_names():
+        b = get_backend(name)
+        if not b.available()[0] or b.adapter_module is None:
+            continue
+        for m in MUTANTS.values():
+            res = run_mutant(m, name, salt, device)
+            ps = [r.min_p for r in res if r.min_p is not None]
+            rows.append({"mutant": m.name, "bug": m.bug, "backend": name, "targets": len(res),
+                         "rejected": sum(r.status == "failed" for r in res),
+                         "weakest_p": max(ps) if ps else None,
+                         "passed_gate": bool(res) and all(r.status == "failed" for r in res)})
+            if progress:
+                progress(f"{name} {m.name}: {rows[-1]['rejected']}/{len(res)} rejected")
+    return rows

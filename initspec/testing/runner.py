@@ -153,7 +153,8 @@ def make_plan(backends: Sequence[str] | None = None, devices: Sequence[str] | No
         plan.backends[name] = backend
         present, absent = _device_skip(backend, devices)
         plan.absent += absent
-        table = _select(cases, C.cases_for(coverage or backend.coverage))
+        # an explicit selection picks from the full table; otherwise the backend's own coverage
+        table = _select(cases, C.cases_for(coverage or ("full" if cases else backend.coverage)))
         full = C.all_cases()
         for dev in present + [Device(a.device, "", present=False) for a in absent]:
             plan.universe += [("device", f"{name}-{dev.name}")]
@@ -296,7 +297,8 @@ def run(backends: Sequence[str] | None = None, devices: Sequence[str] | None = N
 
     ``backends``/``devices``: names to select (default: every registered backend, every
     device found; ``devices=["cuda"]`` selects every CUDA device).  ``salt`` re-rolls every
-    seed.  ``cases``: glob patterns over case ids.  ``progress``: True for a line on stderr
+    seed.  ``cases``: glob patterns over case ids, chosen from the full table (without them
+    each backend runs its own coverage, unless ``coverage`` says otherwise).  ``progress``: True for a line on stderr
     now and then, or a callback ``(done, total, result)``.
     """
     from .report import Report
@@ -356,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skips", action="append", help="an extra skip/xfail YAML file (repeatable)")
     p.add_argument("--list", action="store_true", help="list backends, devices and the number of tests, then exit")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--power-gate", action="store_true", help="run the wrong samplers of the power gate instead "
+                   "and print whether each is rejected (and its weakest p-value) per backend")
     args = p.parse_args(argv)
     salt = args.salt if args.salt is not None else _env_salt()
+    if args.power_gate:
+        return _power_gate(args, salt)
     plan = make_plan(args.backend, args.device, args.case, coverage=args.coverage)
     if args.list:
         print(_listing(plan))
@@ -379,6 +385,36 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(text)
     return 0 if report.passed else 1
+
+
+def _power_gate(args: Any, salt: int) -> int:
+    import json
+    import sys
+
+    from .mutants import power_gate
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    rows = power_gate(args.backend, salt, (args.device or ["cpu"])[0], progress=say)
+    if args.format == "json":
+        text = json.dumps(rows, indent=2)
+    else:
+        head = "| mutant | bug | backend | rejected | weakest p |\n|---|---|---|---|---|" if args.format == "markdown" \
+            else f"{'mutant':<24} {'backend':<8} rejected  weakest p"
+        def p(r: dict[str, Any]) -> str:
+            return "-" if r["weakest_p"] is None else f"{r['weakest_p']:.2g}"
+        lines = [f"| {r['mutant']} | {r['bug']} | {r['backend']} | {r['rejected']}/{r['targets']} | {p(r)} |"
+                 if args.format == "markdown" else
+                 f"{r['mutant']:<24} {r['backend']:<8} {r['rejected']}/{r['targets']:<7} {p(r)}" for r in rows]
+        text = "\n".join([head, *lines])
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        print(text)
+    return 0 if rows and all(r["passed_gate"] for r in rows) else 1
 
 
 def _env_salt() -> int:
