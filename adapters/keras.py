@@ -59,14 +59,15 @@ spec.  Keras is imported lazily, so the class only exists once this module has b
 **call** :func:`register` (or :func:`initializer`) **before** ``load_model`` in a new
 process, or pass ``custom_objects={"InitSpecInitializer": iskeras.InitSpecInitializer}``.
 
-Truncated normal: on the TensorFlow and JAX backends a ±2σ cut uses
-``keras.random.truncated_normal`` (an exact ±2σ law there).  Every other case - other
-bounds, and the torch backend, whose ``truncated_normal`` returns an untruncated value
-about 4e-6 of the time (REFERENCE.md §2.3) - uses exact rejection sampling: a normal,
-uniform or translated-exponential proposal (Robert 1995) chosen by the interval, with only
-the rejected elements redrawn.  No value ever falls outside [low, high] (the bounds
-rounded inward to the dtype).  Rejection needs concrete values, so it runs eagerly (it is
-not ``jax.jit``-traceable).
+Truncated normal: ``keras.random.truncated_normal`` is not used - its cut is fixed at ±2σ,
+and on the torch backend it returns an untruncated value about 4e-6 of the time
+(REFERENCE.md §2.3).  Instead, when float precision allows (the usual case: bounds within
+4σ in float32, 6σ in float64) initspec uses the inverse CDF, x = μ + σ·√2·erfinv(v) with v uniform on
+[erf(α/√2), erf(β/√2)) - one pass, and on TF about twice as fast as the native ±2σ
+sampler.  Deep tails and very wide bounds use exact rejection sampling instead: a normal,
+uniform or translated-exponential proposal (Robert 1995) chosen by the interval.  Either
+way no value falls outside [low, high] (the bounds rounded inward to the dtype).
+Rejection needs concrete values, so it runs eagerly (not inside ``jax.jit``).
 """
 
 from __future__ import annotations
@@ -95,12 +96,20 @@ HAAR_SIGN_CORRECTION = True
 # Seeds handed to keras.random stay below 2**31 - 2: the TF backend reduces each seed word
 # modulo int32.max - 1, and the torch backend stores seeds as int32.
 _SEED_MODULUS = 2**31 - 2
+# Truncated normal by inverse CDF only for bounds within this many std of the mean: the
+# backends' erfinv loses accuracy toward ±1 (measured against SciPy: TF float32 is off by
+# 2e-4σ at 4σ and 2e-2σ at 5σ, TF float64 by 6e-6σ at 7σ; JAX float32 by 2e-5σ at 4σ).
+_ICDF_MAX_STD_32, _ICDF_MAX_STD_64 = 4.0, 6.0
+# ... and only while rounding v = erf(x/√2) to the dtype moves the CDF by at most this.
+_ICDF_MAX_CDF_ERROR = 1e-6
 # Below this probability of landing inside [low, high], rejection from the normal itself
-# would need too many rounds: use a uniform or exponential proposal instead.
+# wastes too many draws: use a uniform or exponential proposal instead.
 _NORMAL_PROPOSAL_MIN_MASS = 0.25
-# Rejection rounds before giving up (each round redraws only the rejected elements; a
-# correct proposal needs ~log(n)/log(1/rejection rate) rounds, i.e. a few dozen at most).
-_MAX_ROUNDS = 1000
+# Rejection rounds before giving up (each round draws a 6σ margin of extra candidates, so
+# a second round is already a one-in-a-billion event).
+_MAX_ROUNDS = 100
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
 # Fallback for keras.src.backend.random_seed_dtype (the dtype of a SeedGenerator's state).
 _SEED_DTYPES = {"tensorflow": "int64", "jax": "uint32", "torch": "int32", "numpy": "uint32"}
 
@@ -164,7 +173,7 @@ def sample(dist: D.Distribution, shape: Any = None, dtype: Any = None, seed: Any
         x = (ops.eye(shape[0], shape[1], dtype=wd) * dist.gain if isinstance(dist, D.Identity)
              else ops.convert_to_tensor(dist.expected(), dtype=wd))  # fixed pattern, no randomness
     elif isinstance(dist, D.Uniform):
-        x = keras.random.uniform(shape, minval=dist.lower, maxval=dist.upper, dtype=wd, seed=stream.next())
+        x = _uniform(keras, shape, dist.lower, dist.upper, wd, stream.next())
     elif isinstance(dist, D.Normal):
         x = keras.random.normal(shape, mean=dist.loc, stddev=dist.scale, dtype=wd, seed=stream.next())
     elif isinstance(dist, D.TruncatedNormal):
@@ -210,24 +219,31 @@ def _lossy(name: str, value: float) -> SpecError:
                             "use a float dtype", loc=("dtype",), value=name)
 
 
-def _inward_bounds(dist: D.TruncatedNormal, name: str) -> tuple[float, float]:
-    """[lower, upper] rounded inward to dtype ``name`` (never past the true bounds)."""
-    import numpy as np  # noqa: PLC0415 - host arithmetic on two scalars only
+def _np_dtype(name: str) -> Any:
+    import numpy as np  # noqa: PLC0415 - host arithmetic on scalars only
 
     if name == "bfloat16":
         import ml_dtypes  # noqa: PLC0415 - a Keras dependency
 
-        dt = np.dtype(ml_dtypes.bfloat16)
-    else:
-        dt = np.dtype(name)
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
-    def inward(value: float, direction: float) -> float:
-        v = dt.type(value)
-        if (float(v) - value) * direction < 0:  # rounded outward: step back in
-            v = np.nextafter(v, dt.type(direction * math.inf))
-        return float(v)
 
-    return inward(dist.lower, +1), inward(dist.upper, -1)
+def _round_inward(value: float, name: str, direction: float) -> float:
+    """``value`` rounded to dtype ``name``, stepping back toward ``direction`` (+1: up) if
+    rounding moved it the other way - so a lower bound never drops, an upper never rises."""
+    import numpy as np  # noqa: PLC0415
+
+    dt = _np_dtype(name)
+    v = dt.type(value)
+    if (float(v) - value) * direction < 0:
+        v = np.nextafter(v, dt.type(direction * math.inf))
+    return float(v)
+
+
+def _inward_bounds(dist: D.TruncatedNormal, name: str) -> tuple[float, float]:
+    """[lower, upper] rounded inward to dtype ``name`` (never past the true bounds)."""
+    return _round_inward(dist.lower, name, +1), _round_inward(dist.upper, name, -1)
 
 
 def _fresh_seed() -> int:
@@ -297,37 +313,76 @@ def _fixed_seed_class() -> type:
 # ----------------------------------------------------------------------------- samplers
 
 
+def _uniform(keras: Any, shape: tuple[int, ...], low: float, high: float, wd: str, seed: Any) -> Any:
+    """U[low, high) in ``wd``.  float64 is drawn as U[0, 1) and scaled here because the TF
+    backend rounds float64 ``minval``/``maxval`` through float32 (``tf.cast`` of a Python
+    float), which moves the bounds by up to 3e-8 relative."""
+    if wd != "float64":
+        return keras.random.uniform(shape, minval=low, maxval=high, dtype=wd, seed=seed)
+    return keras.random.uniform(shape, dtype=wd, seed=seed) * (high - low) + low
+
+
 def _truncated_normal(keras: Any, dist: D.TruncatedNormal, shape: tuple[int, ...], wd: str, stream: _Stream) -> Any:
     """Exact N(loc, scale²) restricted to [lower, upper], in work dtype ``wd``."""
     ops = keras.ops
     lo, hi = _inward_bounds(dist, wd)
-    two_sigma = math.isclose(dist.alpha, -2.0, rel_tol=1e-12) and math.isclose(dist.beta, 2.0, rel_tol=1e-12)
-    if two_sigma and keras.backend.backend() in ("tensorflow", "jax"):
-        # tf.random.stateless_truncated_normal / jax.random.truncated_normal: exactly ±2σ.
-        x = keras.random.truncated_normal(shape, mean=dist.loc, stddev=dist.scale, dtype=wd, seed=stream.next())
-        return ops.clip(x, lo, hi)  # x·σ + μ can round one ulp past a bound
-    propose = _proposal(keras, dist, wd, stream, lo, hi)
-    n = math.prod(shape)
-    x, ok = propose(n)
-    bad = ops.nonzero(ops.logical_not(ok))[0]
-    k = int(ops.shape(bad)[0])
-    if k:  # redraw only the rejected positions, then write them back in one scatter
-        vals, ok = propose(k)
-        pending = ops.nonzero(ops.logical_not(ok))[0]
-        rounds = 1
-        while int(ops.shape(pending)[0]):
-            rounds += 1
-            if rounds > _MAX_ROUNDS:  # pragma: no cover - needs a broken proposal
-                raise RuntimeError(f"truncated normal rejection did not finish for {dist.describe()}")
-            y, ok = propose(int(ops.shape(pending)[0]))
-            vals = ops.scatter_update(vals, ops.expand_dims(pending, -1), y)
-            pending = ops.take(pending, ops.nonzero(ops.logical_not(ok))[0])
-        x = ops.scatter_update(x, ops.expand_dims(bad, -1), vals)
+    a, b = dist.alpha, dist.beta
+    if _inverse_cdf_is_exact(a, b, dist.mass, wd):
+        # x = √2·erfinv(v), v ~ U[erf(α/√2), erf(β/√2)): one pass, no data-dependent shapes
+        va = _round_inward(math.erf(a / _SQRT2), wd, +1)
+        vb = _round_inward(math.erf(b / _SQRT2), wd, -1)
+        v = _uniform(keras, shape, va, vb, wd, stream.next())
+        x = ops.erfinv(v) * (_SQRT2 * dist.scale)
+        if dist.loc != 0.0:
+            x = x + dist.loc
+        return ops.clip(x, lo, hi)  # erfinv and the scaling can round one ulp past a bound
+    propose, accept_rate = _proposal(keras, dist, wd, stream, lo, hi)
+    n, pieces, rounds = math.prod(shape), [], 0
+    while n:
+        rounds += 1
+        if rounds > _MAX_ROUNDS:  # pragma: no cover - needs a broken proposal
+            raise RuntimeError(f"truncated normal rejection did not finish for {dist.describe()}")
+        # enough candidates that a shortfall needs a 6-sigma binomial fluctuation
+        m = math.ceil((n + 6.0 * math.sqrt(n * (1.0 - accept_rate))) / accept_rate) + 16
+        y, ok = propose(m)
+        got = _first_accepted(keras, y, ok, n)
+        pieces.append(got)
+        n -= int(ops.shape(got)[0])
+    x = pieces[0] if len(pieces) == 1 else ops.concatenate(pieces)
     return ops.reshape(x, shape)
 
 
+def _inverse_cdf_is_exact(a: float, b: float, mass: float, wd: str) -> bool:
+    """Whether the inverse CDF in ``wd`` resolves [α, β] exactly enough.
+
+    v = erf(x/√2) is only representable to ulp(|v|) ≈ eps near ±1, which shifts the CDF by
+    up to ulp/(2·mass): keep that below 1e-6.  Beyond _ICDF_MAX_STD the backends' erfinv
+    is too inaccurate (and v too close to ±1) to trust.
+    """
+    eps, t_max = (2.0**-52, _ICDF_MAX_STD_64) if wd == "float64" else (2.0**-23, _ICDF_MAX_STD_32)
+    if max(abs(a), abs(b)) > t_max:
+        return False
+    ulp = eps * max(abs(math.erf(a / _SQRT2)), abs(math.erf(b / _SQRT2)), 0.5)
+    return ulp / (2.0 * mass) <= _ICDF_MAX_CDF_ERROR
+
+
+def _first_accepted(keras: Any, y: Any, ok: Any, need: int) -> Any:
+    """The first ``need`` candidates ``y`` with ``ok`` set (all of them if fewer)."""
+    ops = keras.ops
+    if keras.backend.backend() != "jax":
+        return ops.take(y, ops.nonzero(ok)[0][:need])
+    # JAX compiles each eager op per shape, and nonzero's shape is the data-dependent count:
+    # a stable partition (accepted first) by cumsum + scatter keeps every shape static.
+    c = ops.cumsum(ops.cast(ok, "int32"))
+    total = int(c[-1])
+    pos = ops.where(ok, c - 1, total + ops.arange(ops.shape(y)[0], dtype="int32") - c)
+    part = ops.scatter_update(ops.zeros_like(y), ops.expand_dims(pos, -1), y)
+    return part[: min(need, total)]
+
+
 def _proposal(keras: Any, dist: D.TruncatedNormal, wd: str, stream: _Stream, lo: float, hi: float) -> Any:
-    """``propose(m) -> (x, ok)``: m candidates in absolute units and which are accepted.
+    """``(propose, rate)``: ``propose(m) -> (x, ok)`` gives m candidates in absolute units and
+    which are accepted; ``rate`` is the expected fraction accepted.
 
     Accepted candidates are exact draws of the truncated law and lie in [lo, hi]:
     - mass >= 0.25: the parent normal itself, kept when inside;
@@ -346,13 +401,18 @@ def _proposal(keras: Any, dist: D.TruncatedNormal, wd: str, stream: _Stream, lo:
             x = random.normal((m,), mean=dist.loc, stddev=dist.scale, dtype=wd, seed=stream.next())
             return x, inside(x)
 
-        return normal
+        return normal, dist.mass
     a, b, sign = dist.alpha, dist.beta, 1.0
     if b <= 0:  # mirror a left interval onto the right
         a, b, sign = -b, -a, -1.0
     nearest = max(a, 0.0)
     use_uniform = a < 0 or (b - nearest) * (b + nearest) / 2.0 < 1.0
     lam = (a + math.sqrt(a * a + 4.0)) / 2.0
+    # acceptance = ∫ proposal density × acceptance prob over [a, b], in closed form
+    if use_uniform:
+        rate = math.exp(nearest * nearest / 2.0) * _SQRT2PI * dist.mass / (b - a)
+    else:
+        rate = lam * math.exp(lam * a - lam * lam / 2.0) * _SQRT2PI * dist.mass
 
     def other(m: int) -> tuple[Any, Any]:
         u = random.uniform((2, m), dtype=wd, seed=stream.next())
@@ -367,7 +427,7 @@ def _proposal(keras: Any, dist: D.TruncatedNormal, wd: str, stream: _Stream, lo:
         x = (sign * dist.scale) * z + dist.loc
         return x, ops.logical_and(accept, inside(x))
 
-    return other
+    return other, min(rate, 1.0)
 
 
 def _haar_matrix(keras: Any, rows: int, cols: int, wd: str, stream: _Stream) -> Any:

@@ -172,6 +172,18 @@ def test_truncated_normal_support_is_exact_on_a_million_draws():
             assert x.min() >= dist.lower and x.max() <= dist.upper, (spec, dtype, x.min(), x.max())
 
 
+def test_float64_keeps_float64_bounds():
+    """The TF backend rounds float64 uniform minval/maxval through float32; initspec must not."""
+    low, high = 0.1, 0.1 + 1e-7  # float32(0.1) = 0.10000000149 is outside [low, high)
+    spec = {"scheme": "uniform", "low": low, "high": high}
+    x = npy(ik.initializer(spec, seed=4)((256, 256), "float64"))
+    assert x.min() >= low and x.max() <= high
+    assert_passes(check_samples(x, initspec.resolve(spec, (256, 256))))
+    tail = {"scheme": "truncated_normal", "std": 1.0, "low": -5.5, "high": -4.0, "bounds": "std"}  # inverse CDF
+    assert_passes(check_samples(ik.initializer(tail, seed=4)((256, 256), "float64"),
+                                initspec.resolve(tail, (256, 256))))
+
+
 def test_tiny_std_absolute_bounds_never_clamp():
     """torch <= 2.11's inverse-CDF clamp produced ±bound outliers at std << bounds; we never touch them."""
     spec = {"scheme": "truncated_normal", "std": 0.001, "low": -2.0, "high": 2.0, "bounds": "absolute"}
