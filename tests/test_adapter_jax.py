@@ -2,7 +2,8 @@
 errors, Flax linen and nnx layers, the power gate, devices, and agreement with the native
 ``jax.nn.initializers`` for every row of REFERENCE.md §7 that has a JAX/Flax column.
 
-Seeds are ``zlib.crc32`` of the case id; statistical checks use ``initspec.testing``.
+Seeds are ``zlib.crc32`` of the case id (xor ``$INITSPEC_SEED_SALT``); statistical checks use
+``initspec.testing``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ from initspec.testing.stats import HAAR_MIN_DIAGONAL  # noqa: E402
 HALF = ("float16", "bfloat16", "float32")
 
 
+#: ``INITSPEC_SEED_SALT`` re-rolls every seed (an occasional "is this luck?" run, STATS.md).
+SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0")
+
+
 def seed_of(case_id: str) -> int:
-    return zlib.crc32(case_id.encode()) & 0x7FFF_FFFF
+    return (zlib.crc32(case_id.encode()) ^ SALT) & 0x7FFF_FFFF
 
 
 def key_of(case_id: str) -> Any:
@@ -486,7 +491,7 @@ def _flax_check(value: Any, init: isj.JaxInitializer, dtype: Any = jnp.float32) 
 def test_flax_linen_dense_conv_embed_under_jit() -> None:
     nn = pytest.importorskip("flax.linen")
     kernel = isj.initializer({"scheme": "he", "distribution": "truncated_normal"}, layout="flax")
-    bias = isj.initializer({"scheme": "uniform", "low": -0.1, "high": 0.1})
+    bias = isj.initializer({"scheme": "normal", "mean": 0.5, "std": 0.1})  # 512 values: no "reach" test
     embed = isj.initializer({"scheme": "flax.embed"})
 
     class Net(nn.Module):
