@@ -10,6 +10,7 @@
     initspec conformance --backend numpy --format markdown
     initspec convert keras '{"class_name": "HeNormal", "config": {"seed": null}}'
     initspec convert native he.yaml --shape 256,128 --layout torch
+    initspec propagate he.yaml '{scheme: glorot, distribution: normal}' --activation relu --plot p.png
 
 Every problem is one line ``loc (file:line:col): message (got ...) [code]`` on stderr
 (``validate`` writes them to stdout: they are its output), capped at 20 plus "and N
@@ -541,6 +542,59 @@ def _conformance_backends() -> list[str]:
     except ImportError:  # the runner reports what is missing
         return []
     return backend_names()
+
+
+# ----------------------------------------------------------------------------- propagate
+
+
+class Activation(str, Enum):
+    """The activations of :data:`initspec.propagation.ACTIVATIONS`."""
+
+    linear = "linear"
+    relu = "relu"
+    tanh = "tanh"
+    sigmoid = "sigmoid"
+    selu = "selu"
+
+
+@app.command("propagate")
+def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", help="spec files or inline YAML/JSON")],
+                  depth: Annotated[int, typer.Option("--depth", min=1, help="number of dense layers")] = 50,
+                  width: Annotated[int, typer.Option("--width", min=1, help="units per layer")] = 256,
+                  activation: Annotated[Activation, typer.Option("--activation", help="the nonlinearity after "
+                                                                 "every layer")] = Activation.relu,
+                  batch: Annotated[int, typer.Option("--batch", min=1, help="random inputs per trial")] = 512,
+                  seed: Annotated[int, typer.Option("--seed", min=0, help="seed of inputs and weights")] = 0,
+                  trials: Annotated[int, typer.Option("--trials", min=1, help="independent stacks per spec "
+                                                      "(geometric mean)")] = 1,
+                  plot: Annotated[Optional[Path], typer.Option("--plot", help="write the variance curves (PNG; "
+                                                               "needs matplotlib)")] = None,
+                  fmt: FmtOpt = Fmt.text) -> None:
+    """Activation and gradient variance per layer of a deep dense stack, for each spec."""
+    from .propagation import propagate
+
+    with _errors():
+        labelled: dict[str, Any] = {}
+        for text in specs:
+            spec = _read_spec(text)
+            label = text if Path(text).suffix.lower() in (".yaml", ".yml", ".json") else None
+            if label is None:
+                from .propagation import label_of
+
+                label = label_of(spec)
+            while label in labelled:
+                label += "'"
+            labelled[label] = spec
+        report = propagate(labelled, depth=depth, width=width, activation=activation.value, batch=batch,
+                           seed=seed, trials=trials)
+        if plot is not None:
+            report.plot(plot)
+    if fmt is Fmt.json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        typer.echo(report.to_text())
+    if plot is not None:
+        _err(f"wrote {plot}")
 
 
 def main() -> None:
