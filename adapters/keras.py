@@ -291,9 +291,11 @@ class _Stream:
 @functools.cache
 def _fixed_seed_class() -> type:
     keras = require("keras")
-    try:
-        from keras.src.backend import random_seed_dtype  # noqa: PLC0415 - the dtype draw_seed produces
+    try:  # what keras.random's own draw_seed uses: the public ops wrapper costs ~100 µs a call
+        from keras.src.backend import convert_to_tensor, random_seed_dtype  # noqa: PLC0415
     except ImportError:  # pragma: no cover - older/newer Keras layouts
+        convert_to_tensor = keras.ops.convert_to_tensor
+
         def random_seed_dtype() -> str:
             return _SEED_DTYPES[keras.backend.backend()]
 
@@ -305,7 +307,7 @@ def _fixed_seed_class() -> type:
             self.words = words
 
         def next(self, ordered: bool = True) -> Any:
-            return keras.ops.convert_to_tensor(list(self.words), dtype=random_seed_dtype())
+            return convert_to_tensor(list(self.words), dtype=random_seed_dtype())
 
     return FixedSeed
 
@@ -434,7 +436,7 @@ def _haar_matrix(keras: Any, rows: int, cols: int, wd: str, stream: _Stream) -> 
     """A Haar-random (rows, cols) matrix: orthonormal columns if rows >= cols, else rows."""
     ops = keras.ops
     a = keras.random.normal((max(rows, cols), min(rows, cols)), dtype=wd, seed=stream.next())
-    q, r = ops.qr(a, mode="reduced")
+    q, r = ops.qr(a)  # reduced QR
     if HAAR_SIGN_CORRECTION:  # Mezzadri (2007): Q·sign(diag R), with sign(0) taken as +1
         d = ops.diagonal(r)
         one = ops.ones_like(d)
