@@ -78,8 +78,8 @@ def _static_shape(shape: Any) -> Any:
 
 
 def _output_dtype(dtype: Any) -> np.dtype:
-    """The dtype to return: ``None`` -> JAX's default float; float64 -> float32 (with JAX's
-    warning) when x64 is off."""
+    """The dtype to return: ``None`` -> JAX's default float; float64 -> float32 with a
+    UserWarning when x64 is off (what ``jax.nn.initializers`` do)."""
     jax = require("jax")
     if dtype is None:
         return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))

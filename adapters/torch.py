@@ -256,7 +256,14 @@ def _draw(t: Any, dist: D.Distribution, generator: Any) -> None:
     if isinstance(dist, D.Constant):
         t.fill_(dist.value)
     elif isinstance(dist, D.Uniform):
-        t.uniform_(dist.lower, dist.upper, generator=generator)
+        if t.dtype in (torch.float16, torch.bfloat16):
+            # torch's half-precision uniform_ moves the values that round up to `upper` onto
+            # `lower` (a mean bias of -ulp(upper)/2; the conformance suite's bound-mass test
+            # fails it): draw in float32 and round to nearest, as the other adapters do.
+            t.copy_(torch.empty(t.shape, dtype=torch.float32, device=t.device).uniform_(
+                dist.lower, dist.upper, generator=generator))
+        else:
+            t.uniform_(dist.lower, dist.upper, generator=generator)
     elif isinstance(dist, D.Normal):
         t.normal_(dist.loc, dist.scale, generator=generator)
     elif isinstance(dist, D.TruncatedNormal):
