@@ -49,6 +49,15 @@ different values on different backends (TF Philox, JAX threefry, torch generator
    reproducible *and* distinct kernels, seed per parameter (an initspec plan derives each
    parameter's seed from its path) or give each projection its own initializer.
 
+.. warning::
+   Since Keras 3.15, ``EinsumDense`` (and so ``MultiHeadAttention``) hands the einsum's
+   input/output axes to *VarianceScaling* initializers only, so native Glorot on a query
+   kernel (E, H, D) uses fan_in = E, fan_out = H·D (REFERENCE.md §2.2).  An initspec
+   initializer is given just the shape, and ``layout="keras"`` reads a rank-3 kernel as a
+   convolution (fan_in = H·E, fan_out = D·E).  For attention kernels pass explicit axes:
+   ``layout=initspec.Axes(in_axes=(0,), out_axes=(1, 2))`` for query/key/value and
+   ``Axes(in_axes=(0, 1), out_axes=(2,))`` for the output kernel (H, D, E).
+
 Serialization
 -------------
 The class is registered as ``"initspec>InitSpecInitializer"``
@@ -62,9 +71,9 @@ process, or pass ``custom_objects={"InitSpecInitializer": iskeras.InitSpecInitia
 Truncated normal: ``keras.random.truncated_normal`` is not used - its cut is fixed at ±2σ,
 and on the torch backend it returns an untruncated value about 4e-6 of the time
 (REFERENCE.md §2.3).  Instead, when float precision allows (the usual case: bounds within
-4σ in float32, 6σ in float64) initspec uses the inverse CDF, x = μ + σ·√2·erfinv(v) with v uniform on
-[erf(α/√2), erf(β/√2)) - one pass, and on TF about twice as fast as the native ±2σ
-sampler.  Deep tails and very wide bounds use exact rejection sampling instead: a normal,
+4σ in float32, 6σ in float64) initspec uses the inverse CDF, x = μ + σ·√2·erfinv(v) with
+v uniform on [erf(α/√2), erf(β/√2)) - one pass, and faster than the native ±2σ sampler
+on the TF and torch backends.  Deep tails and very wide bounds use exact rejection sampling instead: a normal,
 uniform or translated-exponential proposal (Robert 1995) chosen by the interval.  Either
 way no value falls outside [low, high] (the bounds rounded inward to the dtype).
 Rejection needs concrete values, so it runs eagerly (not inside ``jax.jit``).

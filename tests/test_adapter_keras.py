@@ -511,6 +511,23 @@ def test_mha_clone_pitfall_int_seed_vs_unseeded():
     assert not np.array_equal(fresh[0], fresh[1]) and not np.array_equal(fresh[1], fresh[2])
 
 
+def test_attention_kernels_need_explicit_axes_to_match_native_einsum_fans():
+    """Keras >= 3.15 gives EinsumDense's VarianceScaling initializers the einsum axes; an
+    initspec initializer sees only the shape, so the docs say to pass Axes (REFERENCE §2.2)."""
+    spec = {"scheme": "glorot", "distribution": "uniform"}
+    mha = keras.layers.MultiHeadAttention(num_heads=4, key_dim=16, kernel_initializer=I.GlorotUniform(seed=1))
+    x = ops.ones((1, 3, 64))
+    mha(x, x)
+    q = npy(mha.query_dense.kernel.value)  # (E, H, D) = (64, 4, 16): native fans 64 / 64
+    bound = math.sqrt(6 / (64 + 64))
+    assert q.shape == (64, 4, 16) and bound * 0.98 < np.abs(q).max() <= bound
+    qkv = ik.initializer(spec, layout=initspec.Axes(in_axes=(0,), out_axes=(1, 2))).resolve(q.shape)
+    assert qkv.upper == pytest.approx(bound)
+    out = ik.initializer(spec, layout=initspec.Axes(in_axes=(0, 1), out_axes=(2,))).resolve((4, 16, 64))
+    assert out.upper == pytest.approx(bound)
+    assert ik.initializer(spec).resolve(q.shape).upper != pytest.approx(bound)  # the conv reading
+
+
 # ============================================================================ errors
 
 
