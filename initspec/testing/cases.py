@@ -33,11 +33,11 @@ from typing import Any, Literal
 
 from .. import distributions as D
 from ..resolution import resolve
-from .stats import HAAR_MIN_DIAGONAL, N_SAMPLES
+from .stats import HAAR_MIN_DIAGONAL, N_SAMPLES, bound_regions
 
 __all__ = [
     "DTYPES", "Family", "FAMILIES", "SchemeCase", "SCHEMES", "Case", "Coverage", "all_cases", "cases_for",
-    "case_by_id", "draw_count", "draw_seeds", "planned_p_values", "SEED_MASK", "HAAR_MIN_DIAGONAL",
+    "case_by_id", "draw_count", "draw_seeds", "planned_p_values", "planned_for", "SEED_MASK", "HAAR_MIN_DIAGONAL",
 ]
 
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
@@ -245,9 +245,10 @@ def draw_seeds(case_id: str, count: int, salt: int = 0) -> list[int]:
     return seeds
 
 
-def planned_p_values(dist: D.Distribution) -> int:
+def planned_p_values(dist: D.Distribution, dtype: str | None = None, n_elements: int | None = None) -> int:
     """The p-valued assertions :func:`~initspec.testing.check_samples` makes on ``dist``
-    (at the sample sizes :func:`draw_count` chooses) - the Bonferroni count."""
+    (at the sample sizes :func:`draw_count` chooses) - the Bonferroni count.  ``dtype`` and
+    ``n_elements`` (the pooled element count) decide whether the bound-mass test runs."""
     if isinstance(dist, D.DeltaOrthogonal):
         return 1  # Haar sign
     if isinstance(dist, D.Sparse):
@@ -258,4 +259,12 @@ def planned_p_values(dist: D.Distribution) -> int:
     n = int(m2 - m1 * m1 > 0)  # mean test when the variance is positive (as check_samples decides)
     n += int(m4 - m2 * m2 > 0)  # second-moment test unless x² is constant
     n += 1  # KS
+    if dtype is not None and n_elements is not None:
+        n += int(bool(bound_regions(dist, dtype, n_elements)))  # bound mass
     return n + int(isinstance(dist, D.Orthogonal))  # Haar sign
+
+
+def planned_for(case: Case, layout: str) -> int:
+    """:func:`planned_p_values` of a case drawn in ``layout`` (what the runner counts)."""
+    dist, shape = case.resolve(layout), case.shape(layout)
+    return planned_p_values(dist, case.dtype, draw_count(dist, shape) * math.prod(shape))

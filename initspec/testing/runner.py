@@ -165,8 +165,7 @@ def make_plan(backends: Sequence[str] | None = None, devices: Sequence[str] | No
             plan.devices[(name, dev.name)] = dev
             plan.items.append(Item("device", name, dev.name))
             for case in table:
-                plan.items.append(Item("conformance", name, dev.name, case,
-                                       C.planned_p_values(case.resolve(backend.layout))))
+                plan.items.append(Item("conformance", name, dev.name, case, C.planned_for(case, backend.layout)))
             for cid in INDEPENDENCE_CASES:
                 if _select(cases, [C.case_by_id(cid)]):
                     plan.items.append(Item("independence", name, dev.name, C.case_by_id(cid), 1))

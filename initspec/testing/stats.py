@@ -11,7 +11,11 @@
 5. **shape** - one-sample Kolmogorov–Smirnov against the CDF, computed against the
    dtype-rounded law (each sample value stands for the interval of reals that round to it),
    which keeps float16/bfloat16 exact;
-6. **distinct** - enough distinct values for a continuous law.
+6. **distinct** - enough distinct values for a continuous law;
+7. **bound mass** - for a bounded law whose end values hold enough mass (float16/bfloat16),
+   the counts in the two end regions against their probabilities (χ²), which catches a
+   sampler that moves the values rounding onto one bound to the other (a mean bias far
+   below the moment tests' resolution).
 
 Structured laws get structural checks instead of (or besides) these: exact equality for
 constant/identity/dirac, orthogonality residual and Haar sign balance for orthogonal, the
@@ -36,7 +40,8 @@ import numpy as np
 from .. import distributions as D
 
 __all__ = [
-    "ALPHA_FAMILY", "MAX_ASSERTIONS", "ALPHA_EACH", "Z_CRIT", "N_SAMPLES", "HAAR_MIN_DIAGONAL", "Check",
+    "ALPHA_FAMILY", "MAX_ASSERTIONS", "ALPHA_EACH", "Z_CRIT", "N_SAMPLES", "HAAR_MIN_DIAGONAL", "BOUND_MIN_COUNT",
+    "bound_regions", "Check",
     "CheckResult", "check_samples", "check_two_sample", "check_independent", "moment_test_power", "to_numpy",
 ]
 
@@ -53,6 +58,9 @@ ALPHA_EACH = ALPHA_FAMILY / MAX_ASSERTIONS
 Z_CRIT = 5.451310437845478
 #: Draws per case.
 N_SAMPLES = 65_536
+#: The bound-mass test looks at a bounded law's end regions whose expected count is at least
+#: this (in practice float16/bfloat16, where an end value holds ~1e-3 of the mass).
+BOUND_MIN_COUNT = 20
 #: The Haar sign test runs when the pooled tensors hold at least this many diagonal entries
 #: (sum over matrices of min(rows, cols)).  Without the sign correction Householder QR
 #: leaves each diagonal entry biased (q_11 = -|a_11|/|a_1|: -0.8 of its standard deviation,
@@ -177,6 +185,51 @@ def _outward(value: float, dtype: np.dtype, direction: float) -> float:
     return float(v)
 
 
+def _inward(value: float, dtype: np.dtype, direction: float) -> np.ndarray:
+    """``value`` rounded to ``dtype`` toward the interior (direction +1 for a lower bound)."""
+    v = np.array(value, dtype=np.float64).astype(dtype)
+    if (float(v) - value) * direction < 0:
+        v = np.nextafter(v, np.array(direction * np.inf, dtype=dtype))
+    return v
+
+
+def bound_regions(dist: D.Distribution, dtype: Any, n: int) -> list[tuple[str, float, float]]:
+    """The end regions of a bounded law that the ``bound_mass`` test checks: ``(side, edge,
+    probability)`` with ``edge`` the outermost representable value inside the bound (the
+    region is ``x >= edge`` on the upper side, ``x <= edge`` on the lower) and ``probability``
+    the mass of the reals that round into it.  Only regions with an expected count of at least
+    :data:`BOUND_MIN_COUNT` in ``n`` draws are returned.  Values rounded past the bound and
+    values clipped back onto it both land in the region, so either convention passes; a
+    sampler that moves that mass elsewhere (e.g. to the other bound) does not."""
+    if not isinstance(dist, (D.Uniform, D.TruncatedNormal)):
+        return []
+    dt = _dtype_of([], dtype)
+    out = []
+    for side, bound, direction in (("lower", dist.low, +1), ("upper", dist.high, -1)):
+        edge = _inward(bound, dt, direction)
+        inner = np.nextafter(edge, np.array(direction * np.inf, dtype=dt))  # next value inside
+        mid = (float(edge) + float(inner)) / 2.0
+        prob = float(dist.cdf(mid)) if direction > 0 else 1.0 - float(dist.cdf(mid))
+        if n * prob >= BOUND_MIN_COUNT:
+            out.append((side, float(edge), prob))
+    return out
+
+
+def _bound_mass(x64: np.ndarray, dist: D.Distribution, dtype: np.dtype, alpha: float) -> list[Check]:
+    regions = bound_regions(dist, dtype, x64.size)
+    if not regions:
+        return []
+    from scipy.stats import chi2
+
+    n, stat, parts = x64.size, 0.0, []
+    for side, edge, prob in regions:
+        count = int(np.sum(x64 >= edge)) if side == "upper" else int(np.sum(x64 <= edge))
+        stat += (count - n * prob) ** 2 / (n * prob * (1 - prob))
+        parts.append(f"{side} {count} vs {n * prob:.1f} expected")
+    p = float(chi2.sf(stat, len(regions)))
+    return [Check("bound_mass", p >= alpha, "mass at the bounds: " + ", ".join(parts), stat, p)]
+
+
 def _ks_rounded(x: np.ndarray, dist: D.Distribution, dtype: np.dtype) -> tuple[float, float]:
     """KS statistic and p-value of dtype-valued samples against ``dist`` rounded to ``dtype``."""
     from scipy.stats import kstwo
@@ -222,6 +275,7 @@ def _elementwise_checks(x: np.ndarray, dist: D.Distribution, dtype: np.dtype, al
         if isinstance(dist, D.TruncatedNormal) and dtype.itemsize >= 4:
             touching = int(np.sum((x64 == float(np.array(lo, dtype=dtype))) | (x64 == float(np.array(hi, dtype=dtype)))))
             checks.append(Check("open_bounds", touching <= 1, f"{touching} samples exactly on a bound"))
+        checks += _bound_mass(x64, dist, dtype, alpha)
     m1, m2, m4 = dist.moment(1), dist.moment(2), dist.moment(4)
     var = m2 - m1 * m1
     sd_mean = math.sqrt(max(var, 0.0) / n)
