@@ -104,6 +104,10 @@ def test_planned_p_values_per_family() -> None:
         "normal": ("he_normal", "square"), "orthogonal": ("orthogonal", "square"), "sparse": ("sparse", "tall"),
         "delta": ("delta_orthogonal", "conv2d"), "zeros": ("zeros", "bias"), "dirac": ("dirac", "conv2d")}.items()}
     assert count == {"normal": 3, "orthogonal": 4, "sparse": 3, "delta": 1, "zeros": 0, "dirac": 0}
+    # the bound-mass test is planned where the end values hold enough mass: half precision
+    uniform = C.Case("uniform", "square", "bfloat16")
+    assert C.planned_for(uniform, "torch") == 4
+    assert C.planned_for(C.Case("uniform", "square", "float32"), "torch") == 3
 
 
 def test_default_suite_fits_the_bonferroni_budget() -> None:
@@ -112,7 +116,7 @@ def test_default_suite_fits_the_bonferroni_budget() -> None:
     per_backend = Counter()
     for name, coverage, layout in (("numpy", "full", "jax"), ("torch", "full", "torch"),
                                    ("keras", "covering", "keras"), ("jax", "covering", "jax")):
-        per_backend[name] = sum(C.planned_p_values(c.resolve(layout)) for c in C.cases_for(coverage))
+        per_backend[name] = sum(C.planned_for(c, layout) for c in C.cases_for(coverage))
     cpu = sum(per_backend.values())
     with_cuda = cpu + per_backend["torch"] + per_backend["keras"] + per_backend["jax"]
     extra = 2 * 1 + 8 * 3  # independence and agreement tests per backend x device

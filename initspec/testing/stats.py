@@ -49,7 +49,7 @@ __all__ = [
 ALPHA_FAMILY = 1e-3
 #: The most p-valued assertions one run may make (the suite counts them when it plans a run
 #: and refuses more).  The default run (NumPy and PyTorch full, Keras and JAX covering, on
-#: CPU) makes about 8,700; 20,000 leaves room for CUDA devices.
+#: CPU) makes about 9,100; 20,000 leaves room for a CUDA device per framework (about 14,500).
 MAX_ASSERTIONS = 20_000
 #: Per-assertion significance level (Bonferroni): 5e-8.
 ALPHA_EACH = ALPHA_FAMILY / MAX_ASSERTIONS
