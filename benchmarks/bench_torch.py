@@ -96,11 +96,12 @@ def _time_pair(native: Callable[[], Any], ours: Callable[[], Any], repeats: int)
     return statistics.median(tn), statistics.median(to)
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Time every law on each case; one row per (law, case)."""
+def run(quick: bool = False, *, repeats: int | None = None,
+        on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Time every law on each case; one row per (law, case).  ``on_row`` sees each row as it is measured."""
     import torch
 
-    repeats = 3 if quick else 7
+    repeats = repeats or (3 if quick else 5)
     cases: dict[str, list[tuple[int, ...]]] = {"4096x4096 float32": [(4096, 4096)]}
     if not quick:
         cases["GPT-2 small params (124M)"] = gpt2_small_shapes()
@@ -131,16 +132,21 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             tn, to = _time_pair(native, ours, repeats)
             rows.append(dict(backend="torch", law=law["law"], case=case_name, native_s=tn, initspec_s=to,
                              ratio=to / tn, n_params=sum(t.numel() for t in targets), trunc=bool(law.get("trunc"))))
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
 
 
+HEAD = f"{'law':<50} {'case':<28} {'params':>11} {'native s':>10} {'initspec s':>11} {'ratio':>7} {'speed-up':>9}"
+
+
+def format_row(r: dict[str, Any]) -> str:
+    return (f"{r['law']:<50} {r['case']:<28} {r['n_params']:>11,} {r['native_s']:>10.4f} {r['initspec_s']:>11.4f} "
+            f"{r['ratio']:>7.3f} {1 / r['ratio']:>8.2f}x")
+
+
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    head = f"{'law':<50} {'case':<28} {'params':>11} {'native s':>10} {'initspec s':>11} {'ratio':>7} {'speed-up':>9}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['law']:<50} {r['case']:<28} {r['n_params']:>11,} {r['native_s']:>10.4f} "
-                     f"{r['initspec_s']:>11.4f} {r['ratio']:>7.3f} {1 / r['ratio']:>8.2f}x")
-    return "\n".join(lines)
+    return "\n".join([HEAD, "-" * len(HEAD), *map(format_row, rows)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,10 +154,11 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4096x4096 only, 3 repeats, 512x512 orthogonal")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per law and case (default 5; 3 quick)")
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
-    rows = run(args.quick)
-    print(format_rows(rows))
+    print(HEAD, "-" * len(HEAD), sep="\n", flush=True)
+    rows = run(args.quick, repeats=args.repeats, on_row=lambda r: print(format_row(r), flush=True))
     print("\nratio = initspec / native (targets: <= 1.05 for every law; truncated normal >= 5x faster "
           "than trunc_normal_ with the same bounds)")
     for r in rows:
