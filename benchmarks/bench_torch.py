@@ -9,8 +9,8 @@ applied to the matrices only; fan-free laws to every parameter.  Both sides get 
 ``torch.Generator`` (same RNG work), initializers are compiled once outside the timing
 (as a plan does), native and initspec calls alternate within each repeat, and the median
 of the repeats is reported after one warm-up.  ``torch.set_num_threads`` is left at its
-default.  ratio = initspec / native (below 1: initspec is faster).  Prints a table; asserts
-nothing.  ``run(quick)`` returns the rows for a combined report.
+default unless ``--threads`` is given.  ratio = initspec / native (below 1: initspec is
+faster).  Prints a table; asserts nothing.  ``run(quick)`` returns the rows for a combined report.
 """
 
 from __future__ import annotations
@@ -155,7 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4096x4096 only, 3 repeats, 512x512 orthogonal")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per law and case (default 5; 3 quick)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own default); 1 is steadier on a busy machine")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
     print(HEAD, "-" * len(HEAD), sep="\n", flush=True)
     rows = run(args.quick, repeats=args.repeats, on_row=lambda r: print(format_row(r), flush=True))
