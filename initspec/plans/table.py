@@ -244,6 +244,13 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
                 strict: bool = True) -> PlanTable:
     """The framework-free part of :func:`plan`: match, resolve and check ``params``."""
     seed = p_obj.seed if seed is None else seed
+    seen: dict[str, str] = {}
+    for p in params:
+        if p.path in seen:
+            raise SpecError.single(
+                "duplicate_path", f"two parameters normalize to the same path {p.path!r} ({seen[p.path]} and "
+                f"{p.native_path}); rename a layer", loc=(p.path,))
+        seen[p.path] = p.native_path
     cands = _candidates(p_obj)
     used = [False] * len(cands)
     rows: list[PlanRow] = []

@@ -20,13 +20,20 @@ __all__ = ["Block", "ParamInfo", "LEAF_BY_ROLE", "normalize_path"]
 #: The normalized leaf name of each role.
 LEAF_BY_ROLE = {"weight": "weight", "bias": "bias", "scale": "scale", "offset": "offset", "embedding": "embedding",
                 "recurrent_weight": "recurrent_weight"}
+#: Leaf names that are renamed to their role's name; any other leaf name is kept as is
+#: (``in_proj_weight``, ``weight_ih_l0`` ...).
+SYNONYMS = frozenset({"weight", "kernel", "bias", "gamma", "beta", "scale", "offset", "embedding", "embeddings",
+                      "recurrent_kernel", "w", "b"})
 
 
 def normalize_path(parts: list[str] | tuple[str, ...], role: str) -> str:
-    """``("encoder", "layers_0", "kernel"), "weight"`` -> ``"encoder.layers_0.weight"``."""
+    """``("encoder", "layers_0", "kernel"), "weight"`` -> ``"encoder.layers_0.weight"``.
+
+    A leaf that is a common synonym (kernel/weight, gamma/scale, beta/offset, embeddings)
+    takes its role's name; other leaves are kept."""
     parts = [str(p) for p in parts if str(p) != ""]
     leaf = LEAF_BY_ROLE.get(role)
-    if leaf is not None and parts:
+    if leaf is not None and parts and parts[-1] in SYNONYMS:
         parts[-1] = leaf
     return ".".join(parts)
 
