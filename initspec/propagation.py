@@ -205,10 +205,12 @@ class PropagationReport:
                           "grad_growth": floats(np.array([r.grad_growth]))[0],
                           "act_var": floats(r.act_var), "grad_var": floats(r.grad_var)} for r in self.runs]}
 
-    def plot(self, path: str | Path, title: str | None = None) -> Path:
-        """Write a PNG: activation variance (left) and gradient variance (right) per layer, on
-        log axes, one line per spec (with several trials: the geometric mean, and a band from
-        the lowest to the highest trial)."""
+    def plot(self, path: str | Path, title: str | None = None,
+             zoom: tuple[float, float] | None = (1e-2, 1e2)) -> Path:
+        """Write a PNG of the activation variance (left) and gradient variance (right) per
+        layer on log axes, one line per spec (with several trials: their geometric mean and a
+        band from the lowest to the highest).  The top row shows the whole range; a second
+        row zooms into ``zoom`` (default 10⁻² to 10², where a trainable network lives)."""
         try:
             import matplotlib
         except ImportError as exc:
@@ -216,42 +218,68 @@ class PropagationReport:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, (ax_f, ax_b) = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
+        rows = 2 if zoom else 1
+        height = 4.2 * rows + 1.2
+        fig, axes = plt.subplots(rows, 2, figsize=(12, height), dpi=110, squeeze=False)
         layers = np.arange(0, self.depth + 1)
+        styles = ("-", "--", "-.", ":")
+        first_with_law: dict[str, str] = {}
         for i, r in enumerate(self.runs):
-            style = dict(lw=2, color=f"C{i % 10}", ls="-" if i < 10 else "--")
+            style = dict(lw=2, color=f"C{i % 10}", ls=styles[i % len(styles)])
             label = f"{r.label}  [{r.verdict}]"
-            ax_f.plot(layers, _plottable(r.act_var), label=label, **style)
-            ax_b.plot(layers[1:], _plottable(r.grad_var), **style)
-            if self.trials > 1:
-                band = dict(color=style["color"], alpha=0.15, lw=0)
-                ax_f.fill_between(layers, _plottable(r.act_var_trials.min(0)), _plottable(r.act_var_trials.max(0)),
-                                  **band)
-                ax_b.fill_between(layers[1:], _plottable(r.grad_var_trials.min(0)),
-                                  _plottable(r.grad_var_trials.max(0)), **band)
-        ax_f.set_title("forward: activation variance")
-        ax_f.set_ylabel("Var(output of layer l)   (l = 0: the input)")
-        ax_b.set_title("backward: gradient variance")
-        ax_b.set_ylabel("Var(dL / d pre-activation of layer l)")
-        for ax in (ax_f, ax_b):
-            ax.set_yscale("log")
-            ax.set_xlabel("layer l")
-            ax.grid(alpha=0.3, which="major")
-            ax.set_xlim(0, self.depth)
-        ax_b.annotate("random upstream\ngradient enters here", xy=(self.depth, ax_b.get_ylim()[0]), xytext=(-6, 6),
-                      textcoords="offset points", ha="right", va="bottom", fontsize=8, color="#555555")
-        trials = f", geometric mean of {self.trials} stacks (band: lowest to highest)" if self.trials > 1 else ""
-        fig.suptitle(title or f"{self.depth} dense layers of width {self.width}, {self.activation} "
+            if r.law in first_with_law:  # identical curves hide each other: say so
+                label += f"  (same law as {first_with_law[r.law]})"
+            first_with_law.setdefault(r.law, r.label)
+            for row in range(rows):
+                ax_f, ax_b = axes[row]
+                ax_f.plot(layers, _plottable(r.act_var), label=label if row == 0 else None, **style)
+                ax_b.plot(layers[1:], _plottable(r.grad_var), **style)
+                if self.trials > 1:
+                    band = dict(color=style["color"], alpha=0.15, lw=0)
+                    ax_f.fill_between(layers, _plottable(r.act_var_trials.min(0)),
+                                      _plottable(r.act_var_trials.max(0)), **band)
+                    ax_b.fill_between(layers[1:], _plottable(r.grad_var_trials.min(0)),
+                                      _plottable(r.grad_var_trials.max(0)), **band)
+        for row in range(rows):
+            ax_f, ax_b = axes[row]
+            what = "" if row == 0 else f" (zoom: {zoom[0]:g} to {zoom[1]:g})"  # type: ignore[index]
+            ax_f.set_title("forward: activation variance" + what)
+            ax_f.set_ylabel("Var(output of layer l)\n(l = 0: the input)")
+            ax_b.set_title("backward: gradient variance" + what)
+            ax_b.set_ylabel("Var(dL/dh_l), h_l = pre-activation\n(upstream gradient enters at the top)")
+            for ax in (ax_f, ax_b):
+                ax.set_yscale("log")
+                ax.set_xlabel("layer l")
+                ax.set_xlim(0, self.depth)
+                if row == 1:
+                    ax.set_ylim(*zoom)  # type: ignore[misc]
+                _decade_ticks(ax)
+                ax.grid(alpha=0.3)
+        trials = f"; geometric mean of {self.trials} stacks, band = lowest to highest" if self.trials > 1 else ""
+        fig.suptitle(title or f"{self.depth} dense layers of width {self.width}, activation {self.activation} "
                               f"(batch {self.batch}, seed {self.seed}{trials})", fontsize=12)
-        handles, labels = ax_f.get_legend_handles_labels()
+        handles, labels = axes[0][0].get_legend_handles_labels()
         ncol = min(3, max(1, len(labels)))
-        rows = math.ceil(len(labels) / ncol)
-        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
-        fig.tight_layout(rect=(0, 0.03 + 0.045 * rows, 1, 1))
+        legend_rows = math.ceil(len(labels) / ncol)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9.5, frameon=False,
+                   handlelength=3)
+        fig.tight_layout(rect=(0, (0.2 + 0.22 * legend_rows) / height, 1, 1))  # inches kept for the legend
         path = Path(path)
         fig.savefig(path)
         plt.close(fig)
         return path
+
+
+def _decade_ticks(ax: Any) -> None:
+    """Major ticks on whole decades, at most ~8 of them (a step of 1, 2, 5, 10, 20 ... decades)."""
+    from matplotlib.ticker import LogLocator, NullLocator
+
+    lo, hi = ax.get_ylim()
+    decades = max(1.0, math.log10(hi) - math.log10(lo))
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500) if decades / s <= 8)
+    ax.yaxis.set_major_locator(LogLocator(base=10.0**step))
+    if step > 1:
+        ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _plottable(v: np.ndarray) -> np.ndarray:
@@ -410,19 +438,22 @@ def tutorial_specs(activation: str) -> dict[str, dict[str, Any]]:
     return specs
 
 
-def write_figures(folder: str | Path, *, depth: int = 50, width: int = 256, batch: int = 1024,
-                  seed: int = 0) -> list[Path]:
+def write_figures(folder: str | Path, *, depth: int = 50, width: int = 256, batch: int = 256,
+                  seed: int = 0, trials: int = 4,
+                  activations: Sequence[str] = ("tanh", "relu", "selu", "linear")) -> list[Path]:
     """Write the tutorial's figures (``propagation_<activation>.png``) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for activation in ("tanh", "relu", "selu", "linear"):
+    for activation in activations:
         specs = tutorial_specs(activation)
         if activation == "linear":  # Saxe et al.: orthogonal vs Gaussian in a deep linear stack
             specs = {"LeCun normal (variance 1/n)": specs["LeCun normal"], "orthogonal (gain 1)": specs[
                 "orthogonal (gain 1)"], "U(-1, 1)": specs["U(-1, 1)"]}
-        report = propagate(specs, depth=depth, width=width, activation=activation, batch=batch, seed=seed)
-        out.append(report.plot(folder / f"propagation_{activation}.png"))
+        report = propagate(specs, depth=depth, width=width, activation=activation, batch=batch, seed=seed,
+                           trials=trials)
+        zoom = (0.5, 2.0) if activation == "linear" else (1e-2, 1e2)  # linear: show the Gaussian's wobble
+        out.append(report.plot(folder / f"propagation_{activation}.png", zoom=zoom))
     return out
 
 
@@ -434,10 +465,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", metavar="FOLDER", required=True, help="folder for the PNG files")
     parser.add_argument("--depth", type=int, default=50)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--activation", action="append", choices=("tanh", "relu", "selu", "linear"),
+                        help="only this figure (repeatable; default: all four)")
     args = parser.parse_args(argv)
-    for path in write_figures(args.write, depth=args.depth, width=args.width, batch=args.batch, seed=args.seed):
+    for path in write_figures(args.write, depth=args.depth, width=args.width, batch=args.batch, seed=args.seed,
+                              trials=args.trials, activations=args.activation or ("tanh", "relu", "selu", "linear")):
         print(f"wrote {path}")
     return 0
 
