@@ -23,6 +23,7 @@ Four kinds of test, each with one id per backend × device:
 from __future__ import annotations
 
 import fnmatch
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ import numpy as np
 from . import cases as C
 from .backends import Backend, Device, backend_names, get_backend
 from .skips import SkipEntry, find_entry, load_skips, stale_entries
-from .stats import MAX_ASSERTIONS, Check, CheckResult, check_independent, check_samples, check_two_sample
+from .stats import MAX_ASSERTIONS, N_SAMPLES, Check, CheckResult, check_independent, check_samples, check_two_sample
 
 __all__ = ["Item", "Absent", "Plan", "ItemResult", "make_plan", "run", "run_item", "main", "BudgetError",
            "REFERENCE", "AGREEMENT_CASES", "INDEPENDENCE_CASES"]
@@ -202,9 +203,14 @@ class ItemResult:
                 f"  # {it.test}")
 
 
-def _draws(backend: Backend, device: Device, case: C.Case, salt: int) -> tuple[Any, list[np.ndarray]]:
-    dist = case.resolve(backend.layout)
-    count = C.draw_count(dist, case.shape(backend.layout))
+def _draws(backend: Backend, device: Device, case: C.Case, salt: int, *,
+           elements_only: bool = False) -> tuple[Any, list[np.ndarray]]:
+    """The pooled draws of a case (``elements_only``: just enough tensors for N_SAMPLES
+    elements, without the extra matrices the Haar test pools)."""
+    dist, shape = case.resolve(backend.layout), case.shape(backend.layout)
+    count = C.draw_count(dist, shape)
+    if elements_only:
+        count = min(count, max(1, math.ceil(N_SAMPLES / max(1, math.prod(shape)))))
     return dist, backend.draw(case, device, C.draw_seeds(case.id, count, salt))
 
 
@@ -227,8 +233,8 @@ def _agreement(plan: Plan, item: Item, salt: int) -> CheckResult:
     backend, device = plan.backends[item.backend], plan.devices[(item.backend, item.device)]
     ref = get_backend(REFERENCE)
     assert item.case is not None
-    _, ours = _draws(backend, device, item.case, salt)
-    _, theirs = _draws(ref, ref.devices()[0], item.case, salt ^ 0x5A5A5A5A)  # other seeds than ours
+    _, ours = _draws(backend, device, item.case, salt, elements_only=True)
+    _, theirs = _draws(ref, ref.devices()[0], item.case, salt ^ 0x5A5A5A5A, elements_only=True)  # other seeds
     return check_two_sample(theirs, ours, context=f"{item.id} vs {REFERENCE}")
 
 
