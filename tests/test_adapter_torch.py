@@ -28,7 +28,8 @@ C = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
 #: Seeds are crc32(case id) ^ salt, as in initspec.testing.cases.
 SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="no CUDA device"))]
 
 
 def seed_of(case_id: str) -> int:
@@ -84,8 +85,10 @@ CASES = [
      "torch", TORCH_LINEAR),
     ("trunc_tiny_std_absolute", {"scheme": "truncated_normal", "std": 0.001, "low": -2.0, "high": 2.0,
                                  "bounds": "absolute"}, "torch", TORCH_LINEAR),
-    ("vs_uniform_fan_out", {"scheme": VS, "scale": 2.0, "mode": "fan_out", "distribution": "uniform"}, "torch", TORCH_CONV),
-    ("vs_normal_geo", {"scheme": VS, "scale": 0.5, "mode": "fan_geo_avg", "distribution": "normal"}, "torch", TORCH_CONV),
+    ("vs_uniform_fan_out", {"scheme": VS, "scale": 2.0, "mode": "fan_out", "distribution": "uniform"}, "torch",
+     TORCH_CONV),
+    ("vs_normal_geo", {"scheme": VS, "scale": 0.5, "mode": "fan_geo_avg", "distribution": "normal"}, "torch",
+     TORCH_CONV),
     ("vs_trunc_avg", {"scheme": VS, "scale": 1.5, "mode": "fan_avg", "distribution": "truncated_normal"}, "torch",
      TORCH_CONVT),
     ("vs_trunc_avg_keras", {"scheme": VS, "scale": 1.5, "mode": "fan_avg", "distribution": "truncated_normal"},
@@ -325,8 +328,9 @@ def _picker(generator):
 
 
 def _model():
-    return nn.Sequential(nn.Embedding(1024, 64), nn.LayerNorm(64), nn.Linear(512, 256), nn.Conv2d(64, 128, 3),
-                         nn.ConvTranspose2d(128, 64, 4))
+    with torch.random.fork_rng(devices=[]):  # the constructors' default init must not move the global RNG
+        return nn.Sequential(nn.Embedding(1024, 64), nn.LayerNorm(64), nn.Linear(512, 256), nn.Conv2d(64, 128, 3),
+                             nn.ConvTranspose2d(128, 64, 4))
 
 
 def test_module_apply_on_a_real_sequential():
@@ -530,7 +534,7 @@ def test_generator_on_another_device():
     assert exc.value.codes == ["generator_device"]
 
 
-# ============================================================================ equivalence with torch.nn.init (REFERENCE §7)
+# ======================================================================= equivalence with torch.nn.init (REFERENCE §7)
 
 
 def _fans(w):
@@ -570,7 +574,8 @@ EQUIVALENT = [
     ("vs_normal_kaiming_a", _vs(0.5, "fan_out", "normal"),
      lambda w, g: nn.init.kaiming_normal_(w, a=math.sqrt(3.0), mode="fan_out", generator=g)),
     ("vs_trunc", _vs(1.5, "fan_in", "truncated_normal"), _computed_trunc(lambda fi, fo: 1.5 / fi)),
-    ("vs_geo_avg_uniform", _vs(2.0, "fan_geo_avg", "uniform"), _computed_uniform(lambda fi, fo: 2 / math.sqrt(fi * fo))),
+    ("vs_geo_avg_uniform", _vs(2.0, "fan_geo_avg", "uniform"),
+     _computed_uniform(lambda fi, fo: 2 / math.sqrt(fi * fo))),
     # named schemes
     ("glorot_uniform", {"scheme": "glorot", "distribution": "uniform"},
      lambda w, g: nn.init.xavier_uniform_(w, generator=g)),
