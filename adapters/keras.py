@@ -216,10 +216,11 @@ def _dtype_name(keras: Any, dtype: Any) -> str:
     if name == "float64" and keras.backend.backend() == "jax":
         import jax  # noqa: PLC0415 - the backend Keras runs on
 
-        if not jax.config.jax_enable_x64:
+        if jax.dtypes.canonicalize_dtype("float64") != "float64":  # honours `with jax.enable_x64(True)`
             raise SpecError.single(
                 "unsupported_dtype", "the JAX backend computes float64 as float32 unless x64 is enabled: call "
-                "jax.config.update('jax_enable_x64', True) first, or use float32", loc=("dtype",), value=name)
+                "jax.config.update('jax_enable_x64', True) first (or draw inside `with jax.enable_x64(True)`), "
+                "or use float32", loc=("dtype",), value=name)
     return name
 
 

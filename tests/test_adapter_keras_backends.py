@@ -114,6 +114,18 @@ if backend == "jax":
         fail("jax float64 without x64 did not raise")
     except SpecError as e:
         out["jax_float64_error"] = e.errors[0].code
+    import jax
+
+    out["jax_x64_cases"] = 0
+    with jax.enable_x64(True):  # ... and float64 works with x64 on
+        for cid, spec, shape in [c[:3] for c in CASES if c[0] in ("uniform", "trunc_2sigma", "trunc_far_tail", "orthogonal")]:
+            dist = initspec.resolve(spec, shape, "keras")
+            r = 64 if spec["scheme"] == "orthogonal" else max(1, math.ceil(N_SAMPLES / math.prod(shape)))
+            xs = [ik.initializer(spec, seed=s)(shape, "float64") for s in seeds(f"jax-x64/{cid}", r)]
+            res = check_samples(xs, dist, context=f"keras[jax, x64] {cid} float64")
+            if not res.passed or keras.backend.standardize_dtype(xs[0].dtype) != "float64":
+                fail(res.report())
+            out["jax_x64_cases"] += 1
 
 # ---------------------------------------------------------------- seeding and determinism
 RANDOM = {
@@ -234,3 +246,4 @@ def test_keras_adapter_on_backend(backend, tmp_path):
     assert result["tf_model_layers"] == 2
     if backend == "jax":
         assert result["jax_float64_error"] == "unsupported_dtype"
+        assert result["jax_x64_cases"] == 4
