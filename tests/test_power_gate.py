@@ -122,3 +122,18 @@ def test_two_sample_and_independence_checks() -> None:
     assert not check_two_sample(a, rng.normal(0, 1.05, 65_536)).passed
     assert not check_independent(a, a).passed
     assert not check_independent(a, 0.1 * a + rng.normal(0, 1, 65_536)).passed
+
+
+def test_too_few_random_bits_in_half_precision_are_caught() -> None:
+    """A half-precision uniform built from 8 random bits (256 levels) keeps its moments and
+    KS distance within bounds but shows far fewer distinct values than the law."""
+    import ml_dtypes
+
+    rng = _rng("coarse")
+    law = D.Uniform(lower=-0.2, upper=0.5)
+    fine = rng.uniform(-0.2, 0.5, 65_536).astype(np.float32).astype(ml_dtypes.bfloat16)
+    coarse = (-0.2 + 0.7 * (rng.integers(0, 256, 65_536) + 0.5) / 256).astype(np.float32).astype(ml_dtypes.bfloat16)
+    assert check_samples(fine, law, "bfloat16").passed
+    res = check_samples(coarse, law, "bfloat16")
+    assert not res["distinct"].passed, res.report()
+    assert res["mean"].passed and res["second_moment"].passed and res["ks"].passed  # blind to it

@@ -251,6 +251,33 @@ def _ks_rounded(x: np.ndarray, dist: D.Distribution, dtype: np.dtype) -> tuple[f
     return stat, float(kstwo.sf(stat, n))
 
 
+#: A 16-bit sample must show at least this fraction of the distinct values its law is
+#: expected to produce (the expectation's standard deviation is far smaller than the gap).
+DISTINCT_FRACTION = 0.9
+
+
+def _distinct_needed(dist: D.Distribution, dtype: np.dtype, n: int) -> int:
+    """How many distinct values ``n`` draws must show.
+
+    float16/bfloat16: every one of the 65,536 bit patterns is enumerated, each finite value
+    gets the probability of the reals that round to it, and the expected number of distinct
+    values, sum(1 - (1 - p)^n), is required up to :data:`DISTINCT_FRACTION` (its standard
+    deviation, at most sqrt(sum q(1-q)), is a few dozen for a few thousand values).  A
+    generator with too few random bits (e.g. 8 bits for a half-precision uniform: 256 levels
+    where ~2,000 are expected) fails here while its moments and KS distance stay in bounds.
+    Wider dtypes only need 32 (or n/2)."""
+    floor = min(32, n // 2)
+    if dtype.itemsize != 2:
+        return floor
+    bits = np.arange(1 << 16, dtype=np.uint16).view(dtype)
+    vals = np.unique(bits[np.isfinite(bits.astype(np.float32))].astype(np.float64))  # -0.0 == 0.0
+    mids = (vals[1:] + vals[:-1]) / 2.0
+    cdf = np.concatenate([[0.0], dist.cdf(mids), [1.0]])
+    p = np.clip(np.diff(cdf), 0.0, 1.0)
+    expected = float(np.sum(-np.expm1(n * np.log1p(-np.minimum(p, 1 - 1e-16)))))
+    return max(floor, int(DISTINCT_FRACTION * expected))
+
+
 def _elementwise_checks(x: np.ndarray, dist: D.Distribution, dtype: np.dtype, alpha: float,
                         z_crit: float) -> list[Check]:
     checks: list[Check] = []
@@ -294,7 +321,7 @@ def _elementwise_checks(x: np.ndarray, dist: D.Distribution, dtype: np.dtype, al
         stat, p = _ks_rounded(x.ravel(), dist, dtype)
         checks.append(Check("ks", p >= alpha, f"KS D={stat:.4g}", stat, p))
         distinct = int(_unique(x).size)
-        need = min(32, n // 2)
+        need = _distinct_needed(dist, dtype, n)
         checks.append(Check("distinct", distinct >= need, f"{distinct} distinct values (need {need})"))
     return checks
 
