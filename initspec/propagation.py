@@ -217,6 +217,7 @@ class PropagationReport:
             raise ImportError("PropagationReport.plot needs matplotlib: pip install 'initspec[plot]'") from exc
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         rows = 2 if zoom else 1
         height = 4.2 * rows + 1.2
@@ -250,6 +251,7 @@ class PropagationReport:
             for ax in (ax_f, ax_b):
                 ax.set_yscale("log")
                 ax.set_xlabel("layer l")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.set_xlim(0, self.depth)
                 if row == 1:
                     ax.set_ylim(*zoom)  # type: ignore[misc]
@@ -271,11 +273,21 @@ class PropagationReport:
 
 
 def _decade_ticks(ax: Any) -> None:
-    """Major ticks on whole decades, at most ~8 of them (a step of 1, 2, 5, 10, 20 ... decades)."""
-    from matplotlib.ticker import LogLocator, NullLocator
+    """Major ticks on whole decades, at most ~8 of them (a step of 1, 2, 5, 10, 20 ... decades);
+    a range under two decades gets plain numbers at 1, 2, 5 x 10^k instead."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, LogLocator, NullLocator
 
     lo, hi = ax.get_ylim()
-    decades = max(1.0, math.log10(hi) - math.log10(lo))
+    decades = math.log10(hi) - math.log10(lo)
+    if decades < 2:
+        mantissas = ((1, 2, 5) if decades >= 1 else (1, 1.5, 2, 3, 5, 7) if decades >= 0.3
+                     else (1, 1.1, 1.2, 1.3, 1.5, 1.7, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+        ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                 for m in mantissas if lo <= m * 10.0**e <= hi]
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        return
     step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500) if decades / s <= 8)
     ax.yaxis.set_major_locator(LogLocator(base=10.0**step))
     if step > 1:

@@ -234,3 +234,39 @@ def test_every_error_code_is_documented() -> None:
     assert not missing, f"error codes without a section (### `code`) in docs/errors.md: {missing}"
     stale = documented - set(codes)
     assert not stale, f"docs/errors.md documents codes the package no longer raises: {sorted(stale)}"
+
+
+# ----------------------------------------------------------------------------- links
+
+#: Pages other work streams write; a link to them may exist before the page does.
+PENDING_PAGES = {"conformance.md"}
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {_anchor(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.*)$", text, flags=re.M)}
+
+
+@pytest.mark.parametrize("path", FILES, ids=_id)
+def test_relative_links_resolve(path: Path) -> None:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            if dest.name not in PENDING_PAGES:
+                broken.append(target)
+            continue
+        if anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(target)
+    assert not broken, f"{_id(path)}: broken links {broken}"
