@@ -38,7 +38,6 @@ import keras
 
 import initspec
 from initspec import SpecError
-from initspec import distributions as D
 from initspec.adapters import keras as ik
 from initspec.adapters._common import derive_seed
 from initspec.testing import N_SAMPLES, check_samples
