@@ -90,6 +90,10 @@ class PlanRow:
                                                "from": self.fans_from},
             "seed": self.seed,
         }
+        if self.param.aliases:
+            out["aliases"] = list(self.param.aliases)
+        if self.param.notes:
+            out["notes"] = list(self.param.notes)
         if self.block:
             out["block_slice"] = {"axis": self.block.axis, "start": self.block.start, "stop": self.block.stop}
         return out
@@ -182,9 +186,14 @@ def _candidates(plan: Plan) -> list[_Candidate]:
     return out
 
 
-def _near_paths(rule: Rule, paths: list[str]) -> str:
+def _near_paths(rule: Rule, paths: list[str], aliases: dict[str, str]) -> str:
     if not rule.match.path:
         return ""
+    for g in rule.match.path:
+        tied = [a for a in aliases if _glob(g).fullmatch(a)]
+        if tied:
+            return (f"; {tied[0]!r} is tied to {aliases[tied[0]]!r} (one tensor, planned once under that path): "
+                    f"match {aliases[tied[0]]!r}")
     hits: list[str] = []
     for g in rule.match.path:
         literal = g.replace("*", "").replace("?", "")
@@ -289,11 +298,12 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
             row = _resolve_row(p, blk, cands[w], tuple(cands[i].label for i in shadow), seed, errors)
             rows += [row] if row else []
     paths = [p.path for p in params]
+    aliases = {a: p.path for p in params for a in p.aliases}
     for i, c in enumerate(cands):
         if c.user and not used[i]:
             problems.append(ErrorDetail(
                 "unused_rule",
-                f"rule {c.rule.match.describe()} matches no parameter{_near_paths(c.rule, paths)}; fix or remove "
+                f"rule {c.rule.match.describe()} matches no parameter{_near_paths(c.rule, paths, aliases)}; fix or remove "
                 "it (strict=False makes this a warning)",
                 loc=(c.label,)))
     warns: list[str] = []

@@ -79,6 +79,10 @@ class ParamInfo:
     """The same under the framework's native reading."""
     hidden_size: int | None = None
     """Recurrent layers: the hidden size (for torch.recurrent_default)."""
+    aliases: tuple[str, ...] = ()
+    """Other normalized paths of the same tensor (tied parameters are planned once, under ``path``)."""
+    notes: tuple[str, ...] = ()
+    """What the backend does besides drawing the law (e.g. torch's zeroed ``padding_idx`` row)."""
     handle: Any = field(default=None, repr=False)
     """The backend's own reference to the tensor (opaque to the core)."""
 

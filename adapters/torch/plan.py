@@ -1,0 +1,293 @@
+"""Plans for PyTorch modules: the walker and the writer (see :mod:`initspec.plans.backends`).
+
+``plan_walk(module)`` reports every parameter of an ``nn.Module`` once (a tied parameter
+under the first name ``named_parameters`` gives it, its other names as ``aliases``) with
+its normalized path, layer kind, role, native type and two layouts:
+
+* ``layout`` - the layer's *real* fans, the same in every framework;
+* ``native_layout`` - how PyTorch's own initialization reads the stored tensor.
+
+They differ only where torch's reading is not the layer's:
+
+=======================  ========================  ===================  ==========================
+layer                    stored shape              real fan_in          torch's fan_in (native)
+=======================  ========================  ===================  ==========================
+Linear, Conv*d           (out, in/groups, *k)      in/groups · rf       the same
+ConvTranspose*d          (in, out/groups, *k)      in · rf (as Flax)    out/groups · rf (dim 1)
+Embedding(Bag)           (num, dim)                num (one-hot input)  dim
+Bilinear                 (out, in1, in2)           in1 · in2            in1 (``weight.size(1)``)
+=======================  ========================  ===================  ==========================
+
+Fused parameters are split into blocks along dim 0: the q, k, v thirds of
+``MultiheadAttention.in_proj_weight``/``in_proj_bias``; the gates i, f, g, o of LSTM and r,
+z, n of GRU ``weight_ih*``, ``weight_hh*``, ``bias_ih*``, ``bias_hh*`` (each ``hidden_size``
+rows; ``weight_hr*`` of ``proj_size`` LSTMs is not gated).  Biases of dense/conv layers
+carry their weight's fans (``layer_fans``/``layer_native_fans``, for ``torch.default_bias``)
+and recurrent parameters the ``hidden_size`` (for ``torch.recurrent_default``).
+
+``plan_write(module, rows, transactional=False)`` validates every row first (meta tensors,
+dtypes, shapes: a problem raises :class:`~initspec.SpecError` before anything is touched),
+then fills each row in place under ``no_grad`` with :func:`initspec.adapters.torch.sample_`
+and a ``torch.Generator`` on the parameter's device seeded from the row's seed.  Blocks
+are drawn into ``narrow`` views.  ``transactional=True`` first clones every touched
+parameter and copies the clones back if anything fails (an exception, a fault, Ctrl-C),
+so the model is byte-identical afterwards.
+
+.. warning::
+   ``nn.Embedding(padding_idx=p)``: torch zeroes row ``p`` after drawing
+   (``_fill_padding_idx_with_zero``), and so does this writer, whatever law the plan gives
+   the table - the row reads as "no token" (Hugging Face's ``_init_weights`` does the same).
+   The plan table notes it on the parameter; the other rows follow the law.
+
+.. warning::
+   ``nn.Transformer`` re-initializes every parameter with ``dim > 1`` with
+   ``xavier_uniform_`` after its layers' own defaults; ``base: torch-defaults`` gives each
+   layer its own default (what ``TransformerEncoderLayer`` used alone gets).  Add a rule
+   ``{match: {role: [weight, embedding]}, init: {scheme: torch.xavier_uniform}, fans: native}``
+   to reproduce ``nn.Transformer``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ErrorDetail, SpecError
+from ...layout import compute_fans
+from ...plans.faults import checkpoint
+from ...plans.targets import Block, ParamInfo, normalize_path
+from ...spec import Axes
+from .._common import dtype_name, require
+
+__all__ = ["plan_walk", "plan_write"]
+
+#: Gate order of torch's fused recurrent tensors (torch/nn/modules/rnn.py docstrings:
+#: W_ii|W_if|W_ig|W_io for LSTM, W_ir|W_iz|W_in for GRU).
+_LSTM_GATES, _GRU_GATES = "ifgo", "rzn"
+
+#: Roles of leaf names in layers the walker does not know (as the NumPy walker reads them).
+_ROLE_BY_LEAF = {"weight": "weight", "kernel": "weight", "w": "weight", "bias": "bias", "b": "bias",
+                 "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
+                 "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
+
+_WEIGHTED = ("dense", "conv", "conv_transpose", "depthwise_conv")
+#: (in, out) read as a dense weight applied to one-hot rows; ConvTranspose's input channels.
+_IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
+
+
+@dataclass(frozen=True)
+class _Handle:
+    """The writer's reference to a parameter: the tensor, and the row torch keeps at zero."""
+
+    tensor: Any
+    padding_idx: int | None = None
+
+
+# ----------------------------------------------------------------------------- walking
+
+
+def _kind(module: Any, nn: Any) -> str:
+    if isinstance(module, (nn.Linear, nn.Bilinear)):
+        return "dense"
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):  # before _ConvNd: a subclass of it
+        return "conv_transpose"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return "depthwise_conv" if module.groups > 1 and module.groups == module.in_channels else "conv"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    if isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase, nn.LocalResponseNorm,
+                           getattr(nn, "RMSNorm", nn.LayerNorm))):
+        return "norm"
+    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+        return "recurrent"
+    if isinstance(module, nn.MultiheadAttention):
+        return "attention"
+    return "other"
+
+
+def _role(kind: str, name: str) -> str:
+    if kind == "norm":
+        return {"weight": "scale", "bias": "offset"}.get(name, "other")
+    if kind == "embedding":
+        return "embedding" if name == "weight" else "other"
+    if kind == "recurrent":
+        if name.startswith("weight_hh"):
+            return "recurrent_weight"
+        if name.startswith(("weight_ih", "weight_hr")):  # weight_hr: the LSTM output projection
+            return "weight"
+        return "bias" if name.startswith("bias_") else "other"
+    if kind == "attention":
+        if name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            return "weight"
+        return "bias" if name == "in_proj_bias" else "other"  # bias_k, bias_v: learned key/value tokens
+    return _ROLE_BY_LEAF.get(name, "other")
+
+
+def _layouts(module: Any, kind: str, role: str, nn: Any) -> tuple[Any, Any]:
+    """(real layout, native layout) of one parameter (see the module docstring's table)."""
+    if kind == "conv_transpose" and role == "weight":
+        return _IN0_OUT1, "torch"
+    if kind == "embedding" and role == "embedding":
+        return _IN0_OUT1, "torch"
+    if isinstance(module, nn.Bilinear) and role == "weight":
+        # torch's Bilinear.reset_parameters bounds by 1/sqrt(weight.size(1)): in2 is a batch axis
+        return Axes(in_axes=(1, 2), out_axes=(0,)), Axes(in_axes=(1,), out_axes=(0,), batch_axes=(2,))
+    return "torch", "torch"
+
+
+def _blocks(module: Any, kind: str, name: str, shape: tuple[int, ...], nn: Any) -> tuple[Block, ...]:
+    if kind == "recurrent" and not name.startswith("weight_hr") and shape:
+        gates = (_LSTM_GATES if isinstance(module, (nn.LSTM, nn.LSTMCell))
+                 else _GRU_GATES if isinstance(module, (nn.GRU, nn.GRUCell)) else "")
+        h = module.hidden_size
+        if gates and shape[0] == len(gates) * h:
+            return tuple(Block(g, 0, i * h, (i + 1) * h) for i, g in enumerate(gates))
+    if kind == "attention" and name in ("in_proj_weight", "in_proj_bias"):
+        e = shape[0] // 3
+        return tuple(Block(g, 0, i * e, (i + 1) * e) for i, g in enumerate("qkv"))
+    return ()
+
+
+def _layer_fans(module: Any, kind: str, nn: Any) -> tuple[Any, Any]:
+    """The fans of a dense/conv layer's weight, real and native (None elsewhere)."""
+    weight = module._parameters.get("weight") if kind in _WEIGHTED else None
+    if weight is None or _uninitialized(weight, nn) or weight.dim() < 2:
+        return None, None
+    shape = tuple(weight.shape)
+    real, native = _layouts(module, kind, "weight", nn)
+    return compute_fans(shape, real), compute_fans(shape, native)
+
+
+def _uninitialized(param: Any, nn: Any) -> bool:
+    return isinstance(param, nn.parameter.UninitializedParameter)
+
+
+def plan_walk(model: Any) -> list[ParamInfo]:
+    """Every parameter of ``model`` (an ``nn.Module``) as :class:`~initspec.plans.ParamInfo`,
+    in ``named_parameters`` order, tied parameters once.  Buffers (BatchNorm's running
+    statistics) are not parameters and are not reported."""
+    torch = require("torch")
+    nn = torch.nn
+    if not isinstance(model, nn.Module):
+        raise SpecError.single("unsupported_model", "the torch plan backend walks a torch.nn.Module",
+                               value=type(model).__name__)
+    first: dict[int, dict[str, Any]] = {}  # id(param) -> ParamInfo fields, in discovery order
+    for mod_name, module in model.named_modules(remove_duplicate=False):
+        own = module._parameters
+        if not own:
+            continue
+        kind = _kind(module, nn)
+        layer_real = layer_native = None
+        if kind in _WEIGHTED:
+            layer_real, layer_native = _layer_fans(module, kind, nn)
+        for name, param in own.items():
+            if param is None:
+                continue
+            role = _role(kind, name)
+            parts = (mod_name.split(".") if mod_name else []) + [name]
+            path = normalize_path(parts, role)
+            if id(param) in first:
+                first[id(param)]["aliases"].append(path)
+                continue
+            native_path = ".".join(parts)
+            if _uninitialized(param, nn):
+                raise SpecError.single(
+                    "uninitialized_parameter",
+                    f"{native_path} belongs to a lazy module that has not seen an input yet: run one forward pass "
+                    "(or give the module its input size) before planning", loc=(native_path,),
+                    value=type(module).__name__)
+            shape = tuple(param.shape)
+            real, native = _layouts(module, kind, role, nn)
+            padding = getattr(module, "padding_idx", None) if kind == "embedding" and role == "embedding" else None
+            notes = (f"row {padding} (padding_idx) is zeroed after drawing, as torch's {type(module).__name__} "
+                     "does",) if padding is not None else ()
+            first[id(param)] = dict(
+                path=path, native_path=native_path, shape=shape, dtype=dtype_name(param.dtype), kind=kind, role=role,
+                type=type(module).__name__, layout=real, native_layout=native,
+                blocks=_blocks(module, kind, name, shape, nn), layer_fans=layer_real, layer_native_fans=layer_native,
+                hidden_size=module.hidden_size if kind == "recurrent" else None, notes=notes,
+                handle=_Handle(param, padding), aliases=[])
+    return [ParamInfo(**{**f, "aliases": tuple(f["aliases"])}) for f in first.values()]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _view(row: Any) -> Any:
+    t = row.param.handle.tensor
+    if row.block is None:
+        return t
+    return t.narrow(row.block.axis, row.block.start, row.block.stop - row.block.start)
+
+
+def _validate(rows: list[Any]) -> list[tuple[Any, Any]]:
+    """(row, view) for every row, after checking them all; raises before anything is drawn."""
+    adapter = importlib.import_module(__package__)
+    jobs, errors, meta = [], [], []
+    for row in rows:
+        handle = row.param.handle
+        if not isinstance(handle, _Handle):
+            raise SpecError.single("wrong_backend", "these plan rows were not made by the torch walker",
+                                   loc=(row.path,), value=type(handle).__name__)
+        if handle.tensor.is_meta:
+            meta.append(row.param.native_path)
+            continue
+        view = _view(row)
+        try:
+            adapter._check(view, row.distribution, None)
+        except SpecError as exc:
+            errors += [ErrorDetail(e.code, f"{row.path}: {e.message}", loc=(row.path,), value=e.value)
+                       for e in exc.errors]
+        jobs.append((row, view))
+    if meta:
+        names = ", ".join(dict.fromkeys(meta[:5])) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
+        errors.insert(0, ErrorDetail(
+            "meta_tensor", f"{len(meta)} parameter{'s are' if len(meta) > 1 else ' is'} on the meta device and "
+            f"{'have' if len(meta) > 1 else 'has'} no storage ({names}): materialise the model first with "
+            "model.to_empty(device=...), then apply the plan (initspec.plan works on meta models)",
+            loc=(meta[0],), value="meta"))
+    if errors:
+        raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} writing the plan "
+                                      "into the model (nothing was changed)")
+    return jobs
+
+
+def _draw(adapter: Any, torch: Any, row: Any, view: Any) -> None:
+    generator = torch.Generator(device=view.device)
+    generator.manual_seed(row.seed)
+    adapter.sample_(view, row.distribution, generator)  # the module global: tests patch it
+    padding = row.param.handle.padding_idx
+    if padding is not None:
+        view[padding].zero_()
+
+
+def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
+    """Draw every plan row into ``model`` in place and return it.
+
+    Default: validate everything, then draw row by row (a failure while drawing leaves the
+    rows drawn so far changed).  ``transactional=True``: clone every touched parameter
+    first (one extra copy of them in memory) and copy the clones back if anything raises,
+    including KeyboardInterrupt.
+    """
+    torch = require("torch")
+    adapter = importlib.import_module(__package__)
+    jobs = _validate(list(rows))
+    with torch.no_grad():
+        backups: list[tuple[Any, Any]] = []
+        if transactional:
+            seen: set[int] = set()
+            for row, _ in jobs:
+                t = row.param.handle.tensor
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    backups.append((t, t.clone()))  # clone keeps the strides (preserve_format)
+        try:
+            for row, view in jobs:
+                checkpoint("draw", row.path)
+                _draw(adapter, torch, row, view)
+        except BaseException:
+            for t, old in backups:
+                t.copy_(old)
+            raise
+    return model
