@@ -201,6 +201,14 @@ def test_tutorial_specs_parse():
             parse(spec)
 
 
+def test_module_docstring_example():
+    import doctest
+
+    import initspec.propagation as module
+
+    assert doctest.testmod(module).failed == 0
+
+
 def test_import_pulls_no_plotting_and_no_framework():
     code = ("import sys, initspec.propagation; "
             "bad = [m for m in ('matplotlib', 'torch', 'tensorflow', 'jax', 'keras') if m in sys.modules]; "
