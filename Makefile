@@ -24,13 +24,16 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 # pytest exit code 5 means "no tests collected": report it and fail, never pass silently.
+# One BLAS/OpenMP thread per pytest worker: -n 2 on 2 cores, without oversubscription.
+TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: venv
-	@$(BIN)/pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
+	@$(TEST_ENV) $(BIN)/pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5) - failing" >&2; fi; \
 	  exit $$rc
 
 test-fast: venv
-	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/bench_adapters.py
