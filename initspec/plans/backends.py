@@ -40,10 +40,23 @@ def _root_module(obj: Any) -> str:
     return type(obj).__module__.split(".", 1)[0]
 
 
+#: Framework package -> plan backend, for models that are (subclasses of) its types.
+_BY_ROOT = {"torch": "torch", "keras": "keras", "tf_keras": "keras", "flax": "jax"}
+
+
+def _framework_backend(model: Any) -> str | None:
+    """The backend of the first framework class in the model's MRO (user models subclass
+    ``nn.Module``/``keras.Model``/``nnx.Module`` in their own packages)."""
+    for cls in type(model).__mro__:
+        name = _BY_ROOT.get(cls.__module__.split(".", 1)[0])
+        if name is not None:
+            return name
+    return None
+
+
 def backend_for(model: Any) -> ModuleType:
     """The adapter module that can walk ``model``."""
-    root = _root_module(model)
-    name = {"torch": "torch", "keras": "keras", "tf_keras": "keras", "flax": "jax"}.get(root)
+    name = _framework_backend(model)
     if name is None and isinstance(model, Mapping) or hasattr(model, "unfreeze"):
         roots = {_root_module(leaf) for leaf in _leaves(model)}
         if roots & {"jax", "jaxlib"}:
