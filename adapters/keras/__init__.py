@@ -88,14 +88,14 @@ import operator
 import os
 from typing import Any
 
-from .. import distributions as D
-from ..errors import SpecError
-from ..parsing import parse
-from ..resolution import resolve
-from ..spec import Axes
-from ._common import FLOAT_DTYPES, prepare, require, unsupported_dtype
+from ... import distributions as D
+from ...errors import SpecError
+from ...parsing import parse
+from ...resolution import resolve
+from ...spec import Axes
+from .._common import FLOAT_DTYPES, prepare, require, unsupported_dtype
 
-__all__ = ["initializer", "register", "sample", "InitSpecInitializer", "HAAR_SIGN_CORRECTION"]
+__all__ = ["initializer", "register", "sample", "InitSpecInitializer", "HAAR_SIGN_CORRECTION", "plan_walk", "plan_write"]
 
 #: Multiply Q by sign(diag R) after the QR (Mezzadri 2007) so orthogonal draws are Haar
 #: distributed.  Read at call time; the conformance meta-tests turn it off to prove the
@@ -547,3 +547,6 @@ def _as_shape(shape: Any) -> Any:
         return tuple(operator.index(d) for d in shape)
     except TypeError:
         return shape  # let initspec.resolve report it as a ShapeError
+
+
+from .plan import plan_walk, plan_write  # noqa: E402  (imports no keras; the plan backend protocol)
