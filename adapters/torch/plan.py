@@ -49,8 +49,9 @@ so the model is byte-identical afterwards.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ErrorDetail, SpecError
@@ -74,9 +75,12 @@ _ROLE_BY_LEAF = {"weight": "weight", "kernel": "weight", "w": "weight", "bias": 
 _WEIGHTED = ("dense", "conv", "conv_transpose", "depthwise_conv")
 #: (in, out) read as a dense weight applied to one-hot rows; ConvTranspose's input channels.
 _IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
+#: Bilinear (out, in1, in2): the layer sums in1*in2 products; torch bounds by 1/sqrt(in1) only.
+_BILINEAR_REAL = Axes(in_axes=(1, 2), out_axes=(0,))
+_BILINEAR_NATIVE = Axes(in_axes=(1,), out_axes=(0,), batch_axes=(2,))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Handle:
     """The writer's reference to a parameter: the tensor, and the row torch keeps at zero."""
 
@@ -132,7 +136,7 @@ def _layouts(module: Any, kind: str, role: str, nn: Any) -> tuple[Any, Any]:
         return _IN0_OUT1, "torch"
     if isinstance(module, nn.Bilinear) and role == "weight":
         # torch's Bilinear.reset_parameters bounds by 1/sqrt(weight.size(1)): in2 is a batch axis
-        return Axes(in_axes=(1, 2), out_axes=(0,)), Axes(in_axes=(1,), out_axes=(0,), batch_axes=(2,))
+        return _BILINEAR_REAL, _BILINEAR_NATIVE
     return "torch", "torch"
 
 
@@ -152,15 +156,17 @@ def _blocks(module: Any, kind: str, name: str, shape: tuple[int, ...], nn: Any) 
 def _layer_fans(module: Any, kind: str, nn: Any) -> tuple[Any, Any]:
     """The fans of a dense/conv layer's weight, real and native (None elsewhere)."""
     weight = module._parameters.get("weight") if kind in _WEIGHTED else None
-    if weight is None or _uninitialized(weight, nn) or weight.dim() < 2:
+    if weight is None or isinstance(weight, nn.parameter.UninitializedParameter) or weight.dim() < 2:
         return None, None
     shape = tuple(weight.shape)
     real, native = _layouts(module, kind, "weight", nn)
-    return compute_fans(shape, real), compute_fans(shape, native)
+    return _fans(shape, real), _fans(shape, native)
 
 
-def _uninitialized(param: Any, nn: Any) -> bool:
-    return isinstance(param, nn.parameter.UninitializedParameter)
+@functools.lru_cache(maxsize=4096)
+def _fans(shape: tuple[int, ...], layout: Any) -> Any:
+    """compute_fans, once per (shape, layout): models repeat a few layer shapes many times."""
+    return compute_fans(shape, layout)
 
 
 def plan_walk(model: Any) -> list[ParamInfo]:
@@ -172,43 +178,49 @@ def plan_walk(model: Any) -> list[ParamInfo]:
     if not isinstance(model, nn.Module):
         raise SpecError.single("unsupported_model", "the torch plan backend walks a torch.nn.Module",
                                value=type(model).__name__)
-    first: dict[int, dict[str, Any]] = {}  # id(param) -> ParamInfo fields, in discovery order
+    found: dict[int, ParamInfo] = {}  # id(param) -> its record, in discovery order
+    aliases: dict[int, list[str]] = {}
+    dtypes: dict[Any, str] = {}
+    uninitialized = nn.parameter.UninitializedParameter
     for mod_name, module in model.named_modules(remove_duplicate=False):
         own = module._parameters
         if not own:
             continue
         kind = _kind(module, nn)
+        type_name = type(module).__name__
         layer_real = layer_native = None
         if kind in _WEIGHTED:
             layer_real, layer_native = _layer_fans(module, kind, nn)
+        prefix = mod_name.split(".") if mod_name else []
         for name, param in own.items():
             if param is None:
                 continue
             role = _role(kind, name)
-            parts = (mod_name.split(".") if mod_name else []) + [name]
-            path = normalize_path(parts, role)
-            if id(param) in first:
-                first[id(param)]["aliases"].append(path)
+            path = normalize_path([*prefix, name], role)
+            if id(param) in found:
+                aliases.setdefault(id(param), []).append(path)
                 continue
-            native_path = ".".join(parts)
-            if _uninitialized(param, nn):
+            native_path = f"{mod_name}.{name}" if mod_name else name
+            if isinstance(param, uninitialized):
                 raise SpecError.single(
                     "uninitialized_parameter",
                     f"{native_path} belongs to a lazy module that has not seen an input yet: run one forward pass "
-                    "(or give the module its input size) before planning", loc=(native_path,),
-                    value=type(module).__name__)
+                    "(or give the module its input size) before planning", loc=(native_path,), value=type_name)
             shape = tuple(param.shape)
             real, native = _layouts(module, kind, role, nn)
             padding = getattr(module, "padding_idx", None) if kind == "embedding" and role == "embedding" else None
-            notes = (f"row {padding} (padding_idx) is zeroed after drawing, as torch's {type(module).__name__} "
-                     "does",) if padding is not None else ()
-            first[id(param)] = dict(
-                path=path, native_path=native_path, shape=shape, dtype=dtype_name(param.dtype), kind=kind, role=role,
-                type=type(module).__name__, layout=real, native_layout=native,
-                blocks=_blocks(module, kind, name, shape, nn), layer_fans=layer_real, layer_native_fans=layer_native,
-                hidden_size=module.hidden_size if kind == "recurrent" else None, notes=notes,
-                handle=_Handle(param, padding), aliases=[])
-    return [ParamInfo(**{**f, "aliases": tuple(f["aliases"])}) for f in first.values()]
+            dtype = dtypes.get(param.dtype) or dtypes.setdefault(param.dtype, dtype_name(param.dtype))
+            found[id(param)] = ParamInfo(
+                path=path, native_path=native_path, shape=shape, dtype=dtype, kind=kind, role=role, type=type_name,
+                layout=real, native_layout=native, blocks=_blocks(module, kind, name, shape, nn),
+                layer_fans=layer_real, layer_native_fans=layer_native,
+                hidden_size=module.hidden_size if kind == "recurrent" else None,
+                notes=(f"row {padding} (padding_idx) is zeroed after drawing, as torch's {type_name} does",)
+                if padding is not None else (),
+                handle=_Handle(param, padding))
+    for key, names in aliases.items():  # tied parameters: the other names of the tensor
+        found[key] = dataclasses.replace(found[key], aliases=tuple(names))
+    return list(found.values())
 
 
 # ----------------------------------------------------------------------------- writing

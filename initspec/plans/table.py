@@ -148,7 +148,8 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern))
 
 
-def _matches(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
+def _matches_static(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
+    """Every criterion but the path (these depend only on kind, role, type and block name)."""
     m = rule.match
     if m.block is not None and (block is None or block.name not in m.block):
         return False
@@ -158,9 +159,16 @@ def _matches(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
         return False
     if m.type is not None and p.type not in m.type:
         return False
-    if m.path is not None and not any(_glob(g).fullmatch(p.path) for g in m.path):
-        return False
     return True
+
+
+def _path_matches(rule: Rule, path: str) -> bool:
+    globs = rule.match.path
+    return globs is None or any(_glob(g).fullmatch(path) for g in globs)
+
+
+def _matches(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
+    return _matches_static(rule, p, block) and _path_matches(rule, p.path)
 
 
 @functools.lru_cache(maxsize=16)
@@ -204,13 +212,21 @@ def _near_paths(rule: Rule, paths: list[str], aliases: dict[str, str]) -> str:
 
 
 def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: tuple[str, ...], seed: int,
-                 errors: list[ErrorDetail]) -> PlanRow | None:
+                 errors: list[ErrorDetail], cache: dict[Any, tuple[BaseSpec, D.Distribution]]) -> PlanRow | None:
     rule = cand.rule
     native = rule.fans == "native"
     layer_fans = p.layer_native_fans if native else p.layer_fans
-    spec = expand_spec(rule.init, fan_in=layer_fans.fan_in if layer_fans else None, hidden_size=p.hidden_size)
+    fan_in = layer_fans.fan_in if layer_fans else None
     layout = p.native_layout if native else p.layout
     shape = block.shape_in(p.shape) if block else p.shape
+    # many parameters share (rule, shape, layout, layer): resolve each combination once
+    key = (id(cand), shape, layout, fan_in, p.hidden_size)
+    hit = cache.get(key)
+    if hit is not None:
+        spec, dist = hit
+        return PlanRow(p, block, cand.label, shadowed, spec, dist,
+                       derive_seed(seed, p.path, block.name if block else None), "native" if native else "layer")
+    spec = expand_spec(rule.init, fan_in=fan_in, hidden_size=p.hidden_size)
     try:
         dist = resolve(spec, shape, layout)
     except SpecError as exc:
@@ -221,6 +237,7 @@ def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: 
                 f"(shape {shape}, {p.kind}/{p.role}), which it cannot take: {e.message}",
                 loc=(cand.label,), value=spec.to_dict()))
         return None
+    cache[key] = (spec, dist)
     return PlanRow(p, block, cand.label, shadowed, spec, dist, derive_seed(seed, p.path, block.name if block else None),
                    "native" if native else "layer")
 
@@ -265,11 +282,17 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
     rows: list[PlanRow] = []
     errors: list[ErrorDetail] = []
     problems: list[ErrorDetail] = []  # strict-only errors (warnings otherwise)
+    static: dict[tuple[str, str, str, str | None], list[int]] = {}  # candidates by (kind, role, type, block)
+    resolved: dict[Any, tuple[BaseSpec, D.Distribution]] = {}
     for p in params:
         targets: list[Block | None] = list(p.blocks) or [None]
         winners: list[tuple[int, list[int]]] = []
         for blk in targets:
-            hits = [i for i, c in enumerate(cands) if _matches(c.rule, p, blk)]
+            key = (p.kind, p.role, p.type, blk.name if blk else None)
+            pre = static.get(key)
+            if pre is None:
+                pre = static[key] = [i for i, c in enumerate(cands) if _matches_static(c.rule, p, blk)]
+            hits = [i for i in pre if _path_matches(cands[i].rule, p.path)]
             for i in hits:
                 used[i] = True
             winners.append((hits[-1] if hits else -1, hits[:-1]))
@@ -291,11 +314,11 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
                     "drop `fused: true` or the block rules", loc=(p.path,)))
                 continue
             w, shadow = winners[0]
-            row = _resolve_row(p, None, cands[w], tuple(cands[i].label for i in shadow), seed, errors)
+            row = _resolve_row(p, None, cands[w], tuple(cands[i].label for i in shadow), seed, errors, resolved)
             rows += [row] if row else []
             continue
         for blk, (w, shadow) in zip(targets, winners):
-            row = _resolve_row(p, blk, cands[w], tuple(cands[i].label for i in shadow), seed, errors)
+            row = _resolve_row(p, blk, cands[w], tuple(cands[i].label for i in shadow), seed, errors, resolved)
             rows += [row] if row else []
     paths = [p.path for p in params]
     aliases = {a: p.path for p in params for a in p.aliases}
