@@ -415,8 +415,14 @@ def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
             checkpoint("commit", path)
             backups.append((var, ops.copy(var.value)))  # a copy: convert_to_tensor may alias (TF)
             var.assign(value)
-    except BaseException:
-        for var, old in reversed(backups):
-            var.assign(old)
+    except BaseException as exc:
+        lost = []
+        for var, old in reversed(backups):  # every one, even if restoring another fails
+            try:
+                var.assign(old)
+            except Exception:  # noqa: BLE001 - keep restoring the rest, then re-raise the original
+                lost.append(var.path)
+        if lost and hasattr(exc, "add_note"):
+            exc.add_note(f"initspec could not restore {', '.join(lost)} (their assign failed again)")
         raise
     return model

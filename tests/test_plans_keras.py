@@ -1,0 +1,711 @@
+"""Plans on Keras 3 models (TensorFlow backend in this process; JAX and torch backends in a
+subprocess): the walker (paths, kinds, roles, layouts, blocks), the writer (validation first,
+per-row seeds, transactional restore under fault injection at every step), the table against
+the drawn weights, ``base: keras-defaults`` against Keras' own fresh layers (two-sample at
+n >= 65,536 per parameter), strictness, seeding, manifest and saving.  Seeds come from crc32
+of a case id (``INITSPEC_SEED_SALT`` re-rolls them)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("scipy")
+
+import initspec  # noqa: E402
+from initspec import SpecError  # noqa: E402
+from initspec.adapters import keras as ik  # noqa: E402
+from initspec.plans import PlanWarning, faults  # noqa: E402
+from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
+
+L = keras.layers
+ops = keras.ops
+SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
+#: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
+#: test models' sizes, so every random parameter reaches N_SAMPLES draws).
+MAX_APPLIES = 64
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="in-process Keras plan tests run on the TensorFlow backend")
+
+
+def seed_of(case_id: str) -> int:
+    return zlib.crc32(case_id.encode()) ^ SALT
+
+
+@contextlib.contextmanager
+def keras_seeded(seed: int):
+    """Keras' own initializers draw their default seeds from Python ``random``
+    (REFERENCE.md §2.4): seed it (and NumPy, TF) for a reproducible fresh model, then put the
+    Python and NumPy states back."""
+    py, npst = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npst)
+
+
+def built(factory, case_id: str, count: int = 1) -> list:
+    with keras_seeded(seed_of(case_id)):
+        return [factory() for _ in range(count)]
+
+
+def state_bytes(model) -> dict[str, bytes]:
+    """Every variable (trainable or not, seed states included), as raw bytes."""
+    out = {}
+    for i, v in enumerate(model.variables):
+        out[f"{i}:{v.path}"] = np.ascontiguousarray(ops.convert_to_numpy(v)).tobytes()
+    return out
+
+
+def assert_passes(result):
+    assert result.passed, result.report()
+
+
+def applies_needed(numel: int) -> int:
+    k = max(1, math.ceil(N_SAMPLES / numel))
+    assert k <= MAX_APPLIES, f"a {numel}-element tensor needs {k} applies; make the test model wider"
+    return k
+
+
+def row_value(row) -> np.ndarray:
+    v = ops.convert_to_numpy(row.param.handle.variable).copy()
+    if row.block is not None:
+        idx = [slice(None)] * v.ndim
+        idx[row.block.axis] = slice(row.block.start, row.block.stop)
+        v = v[tuple(idx)].copy()
+    return v
+
+
+# ============================================================================ test models
+
+
+def mlp():
+    return keras.Sequential([keras.Input((64,)), L.Dense(1024, name="fc1"), L.Dense(256, name="fc2"),
+                             L.Dense(256, name="head")], name="mlp")
+
+
+def cnn():
+    return keras.Sequential([keras.Input((8, 8, 8)), L.Conv2D(1024, 3, name="conv"), L.BatchNormalization(name="bn"),
+                             L.DepthwiseConv2D(3, name="dw"), L.Conv2DTranspose(16, 4, name="up")], name="cnn")
+
+
+def block(d=256, heads=8):
+    """A pre-norm transformer block (functional)."""
+    x = inp = keras.Input((16, d))
+    h = L.LayerNormalization(name="ln1")(x)
+    x = x + L.MultiHeadAttention(heads, d // heads, name="attn")(h, h)
+    h = L.LayerNormalization(name="ln2")(x)
+    h = L.Dense(4 * d, activation="gelu", name="fc1")(h)
+    x = x + L.Dense(d, name="fc2")(h)
+    return keras.Model(inp, x, name="block")
+
+
+def lstm_model():
+    return keras.Sequential([keras.Input((5,), dtype="int32"), L.Embedding(1024, 64, name="emb"),
+                             L.LSTM(256, return_sequences=True, name="lstm"), L.GRU(256, name="gru"),
+                             L.Dense(256, name="head")], name="rnn")
+
+
+MLP_PLAN = {"seed": 1, "base": "keras-defaults", "rules": [
+    {"match": {"path": "fc1.weight"}, "init": {"scheme": "he", "distribution": "truncated_normal"}},
+    {"match": {"path": "fc2.weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
+    {"match": {"path": "head.*", "role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
+    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.2}},
+]}
+CNN_PLAN = {"seed": 2, "base": "keras-defaults", "rules": [
+    {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal", "mode": "fan_out"}},
+    {"match": {"kind": "depthwise_conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "uniform"}},
+    {"match": {"kind": "conv_transpose", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal"}},
+    {"match": {"kind": "norm", "role": "scale"}, "init": {"scheme": "normal", "mean": 1.0, "std": 0.02}},
+]}
+BLOCK_PLAN = {"seed": 3, "defaults": {"bias": {"scheme": "zeros"}, "scale": {"scheme": "ones"},
+                                      "offset": {"scheme": "zeros"}}, "rules": [
+    {"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.02}},
+    {"match": {"kind": "attention", "role": "weight", "path": ["*query*", "*key*"]},
+     "init": {"scheme": "glorot", "distribution": "uniform"}},
+    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.1}},
+]}
+LSTM_PLAN = {"seed": 4, "defaults": {"bias": {"scheme": "zeros"}}, "rules": [
+    {"match": {"kind": "embedding"}, "init": {"scheme": "normal", "std": 0.1}},
+    {"match": {"role": "weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
+    {"match": {"role": "recurrent_weight"}, "init": {"scheme": "orthogonal"}},
+    {"match": {"type": "LSTM", "role": "bias", "block": "f"}, "init": {"scheme": "ones"}},
+]}
+MODELS = {"mlp": (mlp, MLP_PLAN), "cnn": (cnn, CNN_PLAN), "block": (block, BLOCK_PLAN),
+          "lstm": (lstm_model, LSTM_PLAN)}
+
+
+# ============================================================================ walker
+
+
+def test_walker_reports_layers_roles_and_layouts():
+    model = keras.Sequential([
+        keras.Input((6, 6, 8)), L.Conv2D(12, 3, groups=2, name="conv"), L.Conv2D(24, 1, groups=12, name="gdw"),
+        L.DepthwiseConv2D(3, depth_multiplier=2, name="dw"), L.SeparableConv2D(5, 1, depth_multiplier=3, name="sep"),
+        L.Conv2DTranspose(4, 2, name="up"), L.BatchNormalization(name="bn"), L.GroupNormalization(2, name="gn"),
+        L.Flatten(), L.Dense(16, name="fc"), L.Reshape((4, 4)), L.RMSNormalization(name="rms"),
+        L.LayerNormalization(name="ln"), L.PReLU(name="act")], name="zoo")
+    infos = {p.native_path: p for p in ik.plan_walk(model)}
+    assert not any("moving" in k for k in infos)  # BatchNorm statistics are not parameters
+    conv = infos["zoo/conv/kernel"]
+    assert (conv.path, conv.kind, conv.role, conv.type, conv.shape) == ("conv.weight", "conv", "weight", "Conv2D",
+                                                                        (3, 3, 4, 12))
+    assert infos["zoo/conv/bias"].layer_fans.fan_in == 36 and infos["zoo/conv/bias"].layer_native_fans.fan_in == 36
+    assert infos["zoo/gdw/kernel"].kind == "depthwise_conv"  # groups == input channels, as torch's Conv2d
+    dw = infos["zoo/dw/kernel"]  # (3, 3, 24, 2): real fans per channel, Keras' conv heuristic natively
+    assert dw.kind == "depthwise_conv" and dw.shape == (3, 3, 24, 2)
+    assert (dw.layer_fans.fan_in, dw.layer_fans.fan_out) == (9, 18)
+    assert (dw.layer_native_fans.fan_in, dw.layer_native_fans.fan_out) == (9 * 24, 18)
+    sep = {k.rsplit("/", 1)[-1]: v for k, v in infos.items() if k.startswith("zoo/sep/")}
+    assert (sep["depthwise_kernel"].path, sep["depthwise_kernel"].kind) == ("sep.depthwise_kernel", "depthwise_conv")
+    assert (sep["pointwise_kernel"].path, sep["pointwise_kernel"].kind) == ("sep.pointwise_kernel", "conv")
+    assert sep["bias"].layer_fans.fan_in == 144  # the pointwise kernel (1, 1, 48 * 3, 5)
+    up = infos["zoo/up/kernel"]  # (2, 2, filters=4, in=5)
+    assert up.kind == "conv_transpose" and up.shape == (2, 2, 4, 5)
+    assert (up.layer_fans.fan_in, up.layer_native_fans.fan_in) == (4 * 5, 4 * 4)
+    for name in ("bn", "gn", "ln"):
+        assert (infos[f"zoo/{name}/gamma"].path, infos[f"zoo/{name}/gamma"].role) == (f"{name}.scale", "scale")
+        assert (infos[f"zoo/{name}/beta"].path, infos[f"zoo/{name}/beta"].role) == (f"{name}.offset", "offset")
+    assert (infos["zoo/rms/scale"].kind, infos["zoo/rms/scale"].role) == ("norm", "scale")
+    assert (infos["zoo/act/alpha"].kind, infos["zoo/act/alpha"].role, infos["zoo/act/alpha"].type) == (
+        "other", "other", "PReLU")
+    assert infos["zoo/fc/kernel"].layout == "keras" and infos["zoo/fc/bias"].layout == "jax"  # no real 1-D fans
+
+
+def test_walker_recurrent_and_attention_blocks():
+    x = inp = keras.Input((7, 12))
+    x = L.MultiHeadAttention(3, 4, name="attn")(x, x)
+    x = L.Bidirectional(L.LSTM(8, return_sequences=True), name="bi")(x)
+    x = L.GRU(5, return_sequences=True, name="gru")(x)
+    x = L.GRU(6, reset_after=False, return_sequences=True, name="gru_v1")(x)
+    x = L.RNN(L.LSTMCell(4), name="cells")(x)
+    model = keras.Model(inp, x, name="m")
+    infos = {p.path: p for p in ik.plan_walk(model)}
+    q, o = infos["attn.query.weight"], infos["attn.attention_output.weight"]
+    assert (q.kind, q.shape, q.layer_fans.fan_in, q.layer_fans.fan_out) == ("attention", (12, 3, 4), 12, 12)
+    assert (o.shape, o.layer_fans.fan_in, o.layer_fans.fan_out) == ((3, 4, 12), 12, 12)
+    assert q.native_layout == q.layout  # Keras >= 3.15 hands the einsum's axes to VarianceScaling
+    assert infos["attn.query.bias"].shape == (3, 4) and infos["attn.query.bias"].role == "bias"
+    w = infos["bi.forward_lstm.recurrent_weight"]  # the cell is not a path component
+    assert (w.role, w.shape, w.hidden_size, w.type) == ("recurrent_weight", (8, 32), 8, "LSTM")
+    assert [(b.name, b.axis, b.start, b.stop) for b in w.blocks] == [
+        ("i", 1, 0, 8), ("f", 1, 8, 16), ("c", 1, 16, 24), ("o", 1, 24, 32)]
+    assert infos["bi.backward_lstm.weight"].shape == (12, 32)
+    gb = infos["gru.bias"]  # reset_after: (2, 3U), gates along axis 1
+    assert gb.shape == (2, 15) and [(b.name, b.axis, b.stop - b.start) for b in gb.blocks] == [
+        ("z", 1, 5), ("r", 1, 5), ("h", 1, 5)]
+    assert infos["gru_v1.bias"].shape == (18,) and [b.name for b in infos["gru_v1.bias"].blocks] == ["z", "r", "h"]
+    assert infos["cells.weight"].type == "LSTMCell"  # generic RNN: the cell's type
+    assert infos["attn.query.weight"].native_path == "attn/query/kernel"
+
+
+def test_paths_do_not_depend_on_how_the_model_is_written():
+    seq = keras.Sequential([keras.Input((8,)), L.Dense(4, name="fc1"), L.Dense(2, name="head")], name="a")
+    inp = keras.Input((8,))
+    func = keras.Model(inp, L.Dense(2, name="head")(L.Dense(4, name="fc1")(inp)), name="b")
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__(name="c")
+            self.fc1, self.head = L.Dense(4, name="fc1"), L.Dense(2, name="head")
+
+        def call(self, x):
+            return self.head(self.fc1(x))
+
+    sub = Sub()
+    sub(np.zeros((1, 8), np.float32))
+    paths = [[p.path for p in ik.plan_walk(m)] for m in (seq, func, sub)]
+    assert paths[0] == paths[1] == paths[2] == ["fc1.weight", "fc1.bias", "head.weight", "head.bias"]
+    # variable.path holds the model's name in Sequential/subclassed models, not in functional ones
+    assert [p.native_path for p in ik.plan_walk(seq)][0] == "a/fc1/kernel"
+    assert [p.native_path for p in ik.plan_walk(func)][0] == "fc1/kernel"
+
+
+def test_shared_and_frozen_layers_and_nesting():
+    shared = L.Dense(8, name="shared")
+    enc = keras.Sequential([keras.Input((8,)), shared, L.Dense(8, name="proj")], name="enc")
+    dec = keras.Sequential([keras.Input((8,)), shared], name="dec")
+    inp = keras.Input((8,))
+    model = keras.Model(inp, dec(enc(inp)), name="ae")
+    enc.get_layer("proj").trainable = False  # frozen: still a parameter to initialize
+    infos = ik.plan_walk(model)
+    paths = [p.path for p in infos]
+    assert paths == ["enc.shared.weight", "enc.shared.bias", "enc.proj.weight", "enc.proj.bias"]
+    assert infos[0].aliases == ("dec.shared.weight",)
+    t = initspec.plan({"base": "keras-defaults"}, model)
+    assert len(t.rows) == 4
+
+
+def test_unbuilt_and_unsupported_models_are_errors():
+    with pytest.raises(SpecError) as e:
+        ik.plan_walk(keras.Sequential([L.Dense(3, name="fc")]))
+    assert e.value.errors[0].code == "uninitialized_parameter" and "build" in str(e.value)
+    with pytest.raises(SpecError) as e:
+        ik.plan_walk({"fc": np.zeros(3)})
+    assert e.value.errors[0].code == "unsupported_model"
+
+
+# ============================================================================ table vs drawn weights
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_applied_weights_follow_the_table(name):
+    """Every row's drawn values pass check_samples against the row's resolved law (pooled
+    over applies with different seeds until N_SAMPLES draws)."""
+    factory, plan = MODELS[name]
+    model = built(factory, f"table-{name}")[0]
+    table = initspec.plan(plan, model)
+    k = {r.path: applies_needed(math.prod(r.shape)) if r.distribution.random else 1 for r in table}
+    drawn: dict[str, list[np.ndarray]] = {r.path: [] for r in table}
+    for i in range(max(k.values())):
+        m = initspec.apply(plan, model, seed=seed_of(f"table-{name}") + i)
+        for r in m.table:
+            if i < k[r.path]:
+                drawn[r.path].append(row_value(r))
+    for r in table:
+        assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{name}: {r.path} ({r.rule})"))
+
+
+def test_table_reads_real_and_native_fans():
+    t = initspec.plan(CNN_PLAN, built(cnn, "fans")[0])
+    assert t.row("conv.weight").distribution.std == pytest.approx(math.sqrt(2 / (1024 * 9)))  # he fan_out
+    up = t.row("up.weight")  # (4, 4, 16, 1024): real fan_in counts the 1024 input channels
+    assert up.fans.fan_in == 1024 * 16 and up.fans_from == "layer"
+    dw = t.row("dw.weight")  # (3, 3, 1024, 1): real fan_in = 9
+    assert dw.distribution.high == pytest.approx(math.sqrt(6 / 9))
+    native = initspec.plan({"base": "keras-defaults", "rules": [
+        {"match": {"path": "up.weight"}, "init": {"scheme": "he", "distribution": "normal"}, "fans": "native"}]},
+        built(cnn, "fans")[0])
+    assert native.row("up.weight").fans.fan_in == 16 * 16  # Keras' reading: (*k, filters, in) as (*k, in, out)
+    t = initspec.plan(BLOCK_PLAN, built(block, "fans")[0])
+    q = t.row("attn.query.weight")
+    assert q.shape == (256, 8, 32) and q.distribution.high == pytest.approx(math.sqrt(6 / 512))
+    assert t.row("attn.value.weight").distribution.std == 0.02
+
+
+def test_lstm_gate_blocks_get_their_own_rules():
+    model = built(lstm_model, "gates")[0]
+    initspec.apply(LSTM_PLAN, model)
+    cell = model.get_layer("lstm").cell
+    b = ops.convert_to_numpy(cell.bias)
+    assert np.all(b[256:512] == 1) and np.all(b[:256] == 0) and np.all(b[512:] == 0)
+    w = ops.convert_to_numpy(cell.recurrent_kernel).astype(np.float64)
+    for g in range(4):  # one orthogonal matrix per gate (the plan does not fuse them)
+        q = w[:, g * 256:(g + 1) * 256]
+        assert np.allclose(q.T @ q, np.eye(256), atol=1e-4)
+    gb = ops.convert_to_numpy(model.get_layer("gru").cell.bias)
+    assert gb.shape == (2, 768) and np.all(gb == 0)
+
+
+# ============================================================================ keras-defaults vs Keras
+
+
+def _defaults_cases():
+    seq = keras.Sequential
+    return {
+        "Dense": lambda: seq([keras.Input((64,)), L.Dense(1024)]),
+        "Conv2D": lambda: seq([keras.Input((5, 5, 8)), L.Conv2D(1024, 3)]),
+        "Conv2DTranspose": lambda: seq([keras.Input((5, 5, 8)), L.Conv2DTranspose(1024, 3)]),
+        "DepthwiseConv2D": lambda: seq([keras.Input((5, 5, 1024)), L.DepthwiseConv2D(3, depth_multiplier=8)]),
+        "SeparableConv2D": lambda: seq([keras.Input((5, 5, 128)), L.SeparableConv2D(64, 3, depth_multiplier=8)]),
+        "Embedding": lambda: seq([keras.Input((3,), dtype="int32"), L.Embedding(1024, 64)]),
+        "LayerNormalization": lambda: seq([keras.Input((64,)), L.LayerNormalization()]),
+        "BatchNormalization": lambda: seq([keras.Input((64,)), L.BatchNormalization()]),
+        "LSTM": lambda: seq([keras.Input((3, 16)), L.LSTM(256)]),
+        "GRU": lambda: seq([keras.Input((3, 16)), L.GRU(256)]),
+        "SimpleRNN": lambda: seq([keras.Input((3, 32)), L.SimpleRNN(512)]),
+        "MultiHeadAttention": lambda: _mha(),
+    }
+
+
+def _mha():
+    x = keras.Input((4, 256))
+    return keras.Model(x, L.MultiHeadAttention(8, 32)(x, x))
+
+
+def _values(row) -> np.ndarray:
+    return ops.convert_to_numpy(row.param.handle.variable).copy()
+
+
+@pytest.mark.parametrize("case", list(_defaults_cases()))
+def test_keras_defaults_reproduce_keras(case):
+    """``base: keras-defaults`` on fresh Keras layers draws what Keras itself draws:
+    per parameter, Keras' own values (pooled over fresh models) against ours (pooled over
+    seeds), two-sample at n >= 65,536; constants exactly; and Keras' values follow the
+    table's law (check_samples)."""
+    factory = _defaults_cases()[case]
+    probe = factory()
+    table = initspec.plan({"base": "keras-defaults"}, probe)
+    assert {r.param.native_path for r in table} == {v.path for v in probe.trainable_variables}
+    k = [applies_needed(math.prod(r.param.shape)) if r.distribution.random else 1 for r in table]
+    models = built(factory, f"defaults-{case}", max(k))
+    # rows by position: each fresh model has its own auto-generated layer names
+    rows = [initspec.plan({"base": "keras-defaults"}, m).rows for m in models]
+    theirs = [[row_value(rows[i][j]) for i in range(k[j])] for j in range(len(table))]
+    for i, m in enumerate(models):
+        initspec.apply({"base": "keras-defaults"}, m, seed=seed_of(f"defaults-{case}") + i)
+    ours = [[row_value(rows[i][j]) for i in range(k[j])] for j in range(len(table))]
+    for j, r in enumerate(table):
+        t, o = theirs[j], ours[j]
+        where = f"{case}: {r.param.native_path} ({r.rule}, {r.distribution.describe()})"
+        if not r.distribution.random:
+            assert all(np.array_equal(a, b) for a, b in zip(t, o)), where
+            continue
+        assert sum(a.size for a in t) >= N_SAMPLES
+        assert_passes(check_two_sample(o, t, context=where))
+        assert_passes(check_samples(t, r.distribution, context="Keras' own " + where))
+
+
+def test_keras_defaults_lstm_forget_bias_is_ones_in_keras_too():
+    model = built(_defaults_cases()["LSTM"], "forget")[0]
+    b = ops.convert_to_numpy(model.layers[-1].cell.bias)  # Keras' own: i 0, f 1, c 0, o 0
+    assert np.all(b[256:512] == 1) and np.all(b[:256] == 0) and np.all(b[512:] == 0)
+    t = initspec.plan({"base": "keras-defaults"}, model)
+    name = model.layers[-1].name
+    laws = {r.block.name: r.distribution.describe() for r in t if r.param.role == "bias"}
+    assert laws == {"i": "constant 0", "f": "constant 1", "c": "constant 0", "o": "constant 0"}
+    assert t.row(f"{name}.bias[f]").rule.endswith("(LSTM forget-gate bias (unit_forget_bias=True))")
+
+
+# ============================================================================ strictness
+
+
+def test_strict_errors_name_what_to_fix_and_change_nothing():
+    model = keras.Sequential([keras.Input((6, 6, 3)), L.Conv2D(8, 3, name="conv"), L.Flatten(),
+                              L.Dense(4, name="fc")], name="net")
+    before = state_bytes(model)
+    bad = {"rules": [
+        {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "identity"}},  # 4-D: no identity
+        {"match": {"path": "fc.weight"}, "init": {"scheme": "he", "distribution": "normal"}},
+        {"match": {"path": "fc.bias"}, "init": {"scheme": "he", "distribution": "normal"}},  # 1-D: no real fans
+        {"match": {"path": "fc.weigth"}, "init": {"scheme": "zeros"}},  # matches nothing
+    ]}
+    with pytest.raises(SpecError) as e:
+        initspec.apply(bad, model)
+    by_code: dict[str, list[str]] = {}
+    for d in e.value.errors:
+        by_code.setdefault(d.code, []).append(d.message)
+    assert set(by_code) == {"uncovered_parameter", "unused_rule", "incompatible_spec"}
+    text = str(e.value)
+    assert "nothing was changed" in text
+    assert "conv.bias" in text and "default for role 'bias'" in text
+    assert "rules[3]" in text and "did you mean 'fc.weight'" in text
+    assert any("rules[0] gives identity to conv.weight" in m for m in by_code["incompatible_spec"])
+    assert any("rules[2] gives he to fc.bias" in m for m in by_code["incompatible_spec"])
+    assert state_bytes(model) == before
+    # with Keras' reading of a bias (fans (n, n)) the same spec resolves
+    with pytest.warns(PlanWarning, match="not covered"):
+        ok = initspec.plan({"rules": [{"match": {"path": "fc.bias"}, "init": {"scheme": "he", "distribution": "normal"},
+                                       "fans": "native"}]}, model, strict=False)
+    assert ok.row("fc.bias").distribution.std == pytest.approx(math.sqrt(2 / 4))
+
+
+def test_non_strict_warns_and_leaves_uncovered_parameters_alone():
+    model = built(mlp, "nonstrict")[0]
+    before = state_bytes(model)
+    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
+                      {"match": {"path": "nope.*"}, "init": {"scheme": "zeros"}}]}
+    with pytest.warns(PlanWarning) as rec:
+        m = initspec.apply(plan, model, strict=False)
+    msgs = " ".join(str(w.message) for w in rec)
+    assert "nope" in msgs and "fc1.bias" in msgs
+    assert {r.path for r in m.table} == {"fc1.weight", "fc2.weight", "head.weight"}
+    after = state_bytes(model)
+    bias = next(k for k in after if k.endswith("fc1/bias"))
+    kernel = next(k for k in after if k.endswith("fc1/kernel"))
+    assert after[bias] == before[bias] and after[kernel] != before[kernel]
+
+
+def test_validation_happens_before_any_draw():
+    class WithCounter(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(4, 4), name="kernel")
+            self.steps = self.add_weight(shape=(3,), name="steps", dtype="int32", initializer="zeros")
+
+        def call(self, x):
+            return x
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, WithCounter(name="z")(L.Dense(4, name="fc")(inp)), name="v")
+    before = state_bytes(model)
+    plan = {"rules": [{"match": {}, "init": {"scheme": "normal", "std": 1.0}}]}
+    with pytest.raises(SpecError) as e:
+        initspec.apply(plan, model)
+    assert e.value.errors[0].code == "unsupported_dtype" and "z.steps" in str(e.value)
+    assert state_bytes(model) == before
+    rows = initspec.plan(plan, model).rows
+    with pytest.raises(SpecError) as e:
+        ik.plan_write(model, [initspec.plan(plan, {"w": np.zeros((2, 2))}).rows[0]])
+    assert e.value.errors[0].code == "wrong_backend"
+    assert len(rows) == 4
+
+
+# ============================================================================ transactions
+
+
+def _fault_model():
+    return built(lstm_model, "faults")[0]
+
+
+def _row_values(model, plan=LSTM_PLAN):
+    return {r.path: row_value(r) for r in initspec.plan(plan, model)}
+
+
+@pytest.mark.parametrize("transactional", [False, True])
+def test_fault_at_every_checkpoint(transactional, monkeypatch):
+    """A failure at any draw or commit: with transactional=True every variable is
+    byte-identical afterwards; by default exactly the rows before the failure changed."""
+    model = _fault_model()
+    initspec.apply(LSTM_PLAN, model, seed=1)
+    before = state_bytes(model)
+    old = _row_values(model)
+    new = _row_values(initspec.apply(LSTM_PLAN, _fault_model(), seed=2).result)
+    order = [r.path for r in initspec.plan(LSTM_PLAN, model)]
+    steps = []
+    monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append((stage, path)))
+    initspec.apply(LSTM_PLAN, _fault_model(), seed=2, transactional=transactional)
+    n_vars = len({r.param.native_path for r in initspec.plan(LSTM_PLAN, model)})
+    assert len(steps) == len(order) + (n_vars if transactional else 0)
+    assert [s for s, _ in steps].count("commit") == (n_vars if transactional else 0)
+    for k in range(len(steps)):
+        calls = iter(range(len(steps)))
+
+        def hook(stage, path, k=k):
+            if next(calls) == k:
+                raise RuntimeError(f"injected at {stage} {path}")
+
+        monkeypatch.setattr(faults, "HOOK", hook)
+        with pytest.raises(RuntimeError, match="injected"):
+            initspec.apply(LSTM_PLAN, model, seed=2, transactional=transactional)
+        if transactional or k == 0:
+            assert state_bytes(model) == before, f"step {k} {steps[k]}"
+        else:  # the default mode drew exactly the rows before step k
+            now = _row_values(model)
+            for j, path in enumerate(order):
+                assert np.array_equal(now[path], new[path] if j < k else old[path]), (k, path)
+            monkeypatch.setattr(faults, "HOOK", None)
+            initspec.apply(LSTM_PLAN, model, seed=1)  # back to the reference weights
+            assert state_bytes(model) == before
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_failing_sampler_at_every_step_changes_nothing(exc, monkeypatch):
+    model = _fault_model()
+    before = state_bytes(model)
+    n_rows = len(initspec.plan(LSTM_PLAN, model).rows)
+    real = ik.sample
+    for k in range(n_rows):
+        calls = iter(range(n_rows))
+
+        def failing(dist, shape=None, dtype=None, seed=None, k=k):
+            if next(calls) == k:
+                raise exc(f"sampler failed at {k}")
+            return real(dist, shape, dtype, seed)
+
+        monkeypatch.setattr(ik, "sample", failing)
+        with pytest.raises(exc, match="sampler failed"):
+            initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
+        assert state_bytes(model) == before, f"step {k}"
+    monkeypatch.setattr(ik, "sample", real)
+    initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
+    assert state_bytes(model) != before
+
+
+def test_failing_assign_restores_the_variables_already_assigned(monkeypatch):
+    """A failure inside the commit (an assign that raises half-way through the variables)."""
+    model = _fault_model()
+    before = state_bytes(model)
+    variables = [r.param.handle.variable for r in initspec.plan(LSTM_PLAN, model)]
+    victim = variables[len(variables) // 2]
+    cls = type(victim)
+    real_assign = cls.assign
+
+    def assign(self, value):
+        if self is victim:
+            raise RuntimeError("assign failed")
+        return real_assign(self, value)
+
+    monkeypatch.setattr(cls, "assign", assign)
+    with pytest.raises(RuntimeError, match="assign failed"):
+        initspec.apply(LSTM_PLAN, model, seed=6, transactional=True)
+    monkeypatch.setattr(cls, "assign", real_assign)
+    assert state_bytes(model) == before
+
+
+# ============================================================================ seeding
+
+
+def test_seeding_is_per_path_not_order_and_reapply_is_identical():
+    class Forward(keras.Model):
+        def __init__(self):
+            super().__init__(name="f")
+            self.fc1, self.fc2 = L.Dense(64, name="fc1"), L.Dense(32, name="fc2")
+
+        def call(self, x):
+            return self.fc2(self.fc1(x))
+
+    class Reversed(keras.Model):  # the same architecture, layers created in the other order
+        def __init__(self):
+            super().__init__(name="r")
+            self.fc2, self.fc1 = L.Dense(32, name="fc2"), L.Dense(64, name="fc1")
+
+        def call(self, x):
+            return self.fc2(self.fc1(x))
+
+    a, b = Forward(), Reversed()
+    for m in (a, b):
+        m(np.zeros((1, 16), np.float32))
+    assert [p.path for p in ik.plan_walk(a)] != [p.path for p in ik.plan_walk(b)]  # other walk order
+    plan = {"seed": 7, "base": "keras-defaults"}
+    py, npst = random.getstate(), np.random.get_state()
+    initspec.apply(plan, a)
+    initspec.apply(plan, b)
+    assert random.getstate() == py and np.array_equal(np.random.get_state()[1], npst[1])  # no global RNG read
+
+    def by_path(m):
+        return {r.path: row_value(r).tobytes() for r in initspec.plan(plan, m)}
+
+    sa = by_path(a)
+    assert sa == by_path(b)
+    initspec.apply(plan, a)
+    assert by_path(a) == sa  # re-apply: bit-identical
+    initspec.apply(plan, a, seed=99)
+    assert by_path(a)["fc1.weight"] != sa["fc1.weight"]
+
+
+# ============================================================================ manifest and saving
+
+
+def test_manifest_json(tmp_path):
+    model = built(lstm_model, "manifest")[0]
+    m = initspec.apply(LSTM_PLAN, model, transactional=True)
+    m.write(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["kind"] == "initspec-manifest" and data["backend"] == "keras" and data["transactional"] is True
+    rows = {(p["path"], p["block"]): p for p in data["parameters"]}
+    f = rows[("lstm.bias", "f")]
+    assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
+    rk = rows[("lstm.recurrent_weight", "c")]
+    assert rk["spec"]["scheme"] == "orthogonal" and rk["shape"] == [256, 256]
+    gb = rows[("gru.bias", "r")]
+    assert gb["shape"] == [2, 256] and gb["block_slice"] == {"axis": 1, "start": 256, "stop": 512}
+    emb = rows[("emb.embedding", None)]
+    assert emb["native_path"] == "rnn/emb/embeddings" and emb["std"] == pytest.approx(0.1)
+    assert len({p["seed"] for p in data["parameters"]}) == len(data["parameters"])
+
+
+def test_saved_model_loads_back_with_the_applied_weights(tmp_path):
+    model = built(block, "save")[0]
+    initspec.apply(BLOCK_PLAN, model)
+    path = tmp_path / "block.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    a = [ops.convert_to_numpy(v) for v in model.weights]
+    b = [ops.convert_to_numpy(v) for v in loaded.weights]
+    assert len(a) == len(b) and all(x.tobytes() == y.tobytes() for x, y in zip(a, b))
+    t = initspec.plan(BLOCK_PLAN, loaded)  # the loaded model walks to the same paths
+    assert [r.path for r in t] == [r.path for r in initspec.plan(BLOCK_PLAN, model)]
+
+
+def test_importing_the_plan_module_imports_no_keras():
+    code = "import sys, initspec.adapters.keras.plan; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[]"
+
+
+# ============================================================================ other Keras backends
+
+BACKEND_SCRIPT = r'''
+import json, os, sys
+backend = os.environ["KERAS_BACKEND"]
+if backend == "torch":
+    import torch
+import numpy as np
+import keras
+import initspec
+from initspec.plans import faults
+from initspec.testing import check_samples
+
+L, ops = keras.layers, keras.ops
+out = {"backend": keras.backend.backend(), "failures": []}
+plan = json.loads(sys.argv[1])
+
+
+def model():
+    return keras.Sequential([keras.Input((5, 64)), L.LSTM(256, return_sequences=True, name="lstm"),
+                             L.Dense(256, name="head")], name="m")
+
+
+def state(m):
+    return [np.ascontiguousarray(ops.convert_to_numpy(v)).tobytes() for v in m.variables]
+
+
+m = model()
+man = initspec.apply(plan, m, seed=11)
+for r in man.table:
+    v = ops.convert_to_numpy(r.param.handle.variable)
+    if r.block is not None:
+        idx = [slice(None)] * v.ndim
+        idx[r.block.axis] = slice(r.block.start, r.block.stop)
+        v = v[tuple(idx)]
+    if r.distribution.random and v.size >= 65536:
+        res = check_samples(v, r.distribution)
+        if not res.passed:
+            out["failures"].append(res.report())
+    elif not r.distribution.random and not np.all(v == r.distribution.mean):
+        out["failures"].append(f"{r.path}: not {r.distribution.describe()}")
+before = state(m)
+initspec.apply(plan, m, seed=11)
+if state(m) != before:
+    out["failures"].append("re-apply is not bit-identical")
+steps = []
+faults.HOOK = lambda stage, path: steps.append(stage)
+initspec.apply(plan, model(), seed=12, transactional=True)
+out["steps"] = len(steps)
+for k in range(len(steps)):
+    calls = iter(range(len(steps)))
+
+    def hook(stage, path, k=k):
+        if next(calls) == k:
+            raise RuntimeError("injected")
+
+    faults.HOOK = hook
+    try:
+        initspec.apply(plan, m, seed=12, transactional=True)
+        out["failures"].append(f"step {k}: no fault")
+    except RuntimeError:
+        pass
+    if state(m) != before:
+        out["failures"].append(f"step {k}: weights changed")
+faults.HOOK = None
+initspec.apply(plan, m, seed=12, transactional=True)
+out["changed"] = state(m) != before
+print("INITSPEC_RESULT " + json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_plans_on_other_keras_backends(backend):
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    res = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT, json.dumps(LSTM_PLAN | {"rules": LSTM_PLAN["rules"][1:]})],
+                         capture_output=True, text=True, env=env, timeout=600)
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("INITSPEC_RESULT ")), None)
+    assert line is not None, res.stdout[-2000:] + res.stderr[-4000:]
+    out = json.loads(line.split(" ", 1)[1])
+    assert out["backend"] == backend
+    assert out["failures"] == []
+    assert out["steps"] == 14 + 5 and out["changed"]  # 14 rows (4 + 4 + 4 gate blocks, head), 5 variables
