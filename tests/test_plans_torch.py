@@ -421,6 +421,29 @@ def test_validation_happens_before_any_draw():
     assert state_bytes(model) == before
 
 
+def test_lazy_modules_and_foreign_objects_are_refused():
+    lazy = nn.Sequential(nn.LazyLinear(4))
+    with pytest.raises(SpecError) as e:
+        initspec.plan({"rules": [{"match": {}, "init": {"scheme": "zeros"}}]}, lazy)
+    assert e.value.errors[0].code == "uninitialized_parameter" and "forward pass" in str(e.value)
+    with pytest.raises(SpecError, match="torch.nn.Module"):
+        ist.plan_walk({"w": torch.zeros(2, 2)})
+
+
+def test_memory_format_and_dtype_do_not_change_the_law_or_the_values():
+    plan = {"seed": 7, "base": "torch-defaults"}
+    a, b = built(CNN, "format", 2)
+    b.to(memory_format=torch.channels_last)
+    assert not b.conv.weight.is_contiguous()
+    initspec.apply(plan, a)
+    initspec.apply(plan, b)
+    assert torch.equal(a.conv.weight, b.conv.weight) and torch.equal(a.up.weight, b.up.weight)
+    half = built(MLP, "bf16")[0].to(torch.bfloat16)
+    m = initspec.apply(MLP_PLAN, half, transactional=True)
+    assert m.table.row("fc2.weight").param.dtype == "bfloat16" and half.fc2.weight.dtype == torch.bfloat16
+    assert_passes(check_samples(half.fc2.weight.detach(), m.table.row("fc2.weight").distribution))
+
+
 # ============================================================================ transactions
 
 
