@@ -29,9 +29,12 @@ and recurrent parameters the ``hidden_size`` (for ``torch.recurrent_default``).
 dtypes, shapes: a problem raises :class:`~initspec.SpecError` before anything is touched),
 then fills each row in place under ``no_grad`` with :func:`initspec.adapters.torch.sample_`
 and a ``torch.Generator`` on the parameter's device seeded from the row's seed.  Blocks
-are drawn into ``narrow`` views.  ``transactional=True`` first clones every touched
-parameter and copies the clones back if anything fails (an exception, a fault, Ctrl-C),
-so the model is byte-identical afterwards.
+are drawn into ``narrow`` views.  ``transactional=True`` first copies every touched
+parameter aside and copies it back if anything fails (an exception, a fault, Ctrl-C), so
+the model is byte-identical afterwards; the parameters keep their storage (a swap of
+``param.data`` would be cheaper - 1.16x instead of 1.33x of a hand-written loop on GPT-2
+small - but would leave views, cuDNN's flattened RNN weights and captured CUDA graphs
+pointing at the old memory).
 
 .. warning::
    ``nn.Embedding(padding_idx=p)``: torch zeroes row ``p`` after drawing
@@ -290,8 +293,8 @@ def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
     """Draw every plan row into ``model`` in place and return it.
 
     Default: validate everything, then draw row by row (a failure while drawing leaves the
-    rows drawn so far changed).  ``transactional=True``: clone every touched parameter
-    first (one extra copy of them in memory) and copy the clones back if anything raises,
+    rows drawn so far changed).  ``transactional=True``: copy every touched parameter aside
+    first (one extra copy of them in memory) and copy the copies back if anything raises,
     including KeyboardInterrupt.
     """
     torch = require("torch")
