@@ -252,7 +252,22 @@ def test_shared_and_frozen_layers_and_nesting():
 def test_unbuilt_and_unsupported_models_are_errors():
     with pytest.raises(SpecError) as e:
         ik.plan_walk(keras.Sequential([L.Dense(3, name="fc")]))
-    assert e.value.errors[0].code == "uninitialized_parameter" and "build" in str(e.value)
+    assert e.value.errors[0].code == "uninitialized_parameter" and "keras.Input" in str(e.value)
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__(name="s")
+            self.fc, self.spare, self.flat = L.Dense(3, name="fc"), L.Dense(3, name="spare"), L.Flatten(name="flat")
+
+        def call(self, x):
+            return self.fc(x)  # spare and flat are never called, so never built
+
+    sub = Sub()
+    with pytest.warns(UserWarning, match="unbuilt state"):  # Keras marks the model built anyway
+        sub(np.zeros((1, 4), np.float32))
+    with pytest.raises(SpecError) as e:
+        ik.plan_walk(sub)
+    assert "spare" in str(e.value) and "flat" not in str(e.value)  # an unbuilt Flatten owns no weights
     with pytest.raises(SpecError) as e:
         ik.plan_walk({"fc": np.zeros(3)})
     assert e.value.errors[0].code == "unsupported_model"

@@ -28,8 +28,11 @@ Parameters
     frozen layer (``trainable=False`` after building) still has parameters, while
     BatchNormalization's moving statistics and seed-generator states never are.  A layer
     reached twice (shared between sub-models) is reported once, its other paths as
-    ``aliases``.  A model with an unbuilt layer is an error: call it on an input (or
-    ``model.build(shape)``) first.
+    ``aliases``.  An unbuilt model, or an unbuilt layer in it that may own weights (a
+    layer class of the user's, or a Keras layer whose constructor takes an ``*_initializer``
+    argument), is an error - its variables do not exist yet: call the model on an input (or
+    give it a ``keras.Input``) first.  Unbuilt weight-free Keras layers (an unused
+    ``Flatten``) are passed over.
 
 Kinds, layouts and blocks
     =========================  ====================  =================================  =========================
@@ -80,6 +83,7 @@ from copies if anything raises (an exception, a fault, Ctrl-C).
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +154,8 @@ class _Classes:
         self.embedding = L.Embedding
         self.norm = tuple(c for c in (L.LayerNormalization, L.BatchNormalization, getattr(L, "GroupNormalization", None),
                                       getattr(L, "RMSNormalization", None)) if c is not None)
+        # weights whose initializer is not a constructor argument (RMSNormalization: ones)
+        self.fixed_init = tuple(getattr(L, n) for n in ("Attention", "AdditiveAttention") if hasattr(L, n))
         self.lstm_cell = (L.LSTMCell,)
         self.gru_cell = (L.GRUCell,)
         self.cells = (L.LSTMCell, L.GRUCell, L.SimpleRNNCell)
@@ -289,7 +295,7 @@ def _visit(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes,
            unbuilt: list[str], stack: set[int]) -> None:
     if id(layer) in stack:  # pragma: no cover - a layer that contains itself
         return
-    if not layer.built:
+    if not layer.built and (not parts or _may_own_weights(layer, C)):
         unbuilt.append("/".join(parts) or layer.name)
     own = _own_variables(layer)
     if own:
@@ -300,6 +306,20 @@ def _visit(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes,
             _visit(keras, child, parts, _Context(inner.attention, rnn=layer), C, found, unbuilt, stack | {id(layer)})
         else:
             _visit(keras, child, [*parts, child.name], inner, C, found, unbuilt, stack | {id(layer)})
+
+
+def _may_own_weights(layer: Any, C: _Classes) -> bool:
+    """Whether an unbuilt layer would create variables when built: any layer class outside
+    Keras, and Keras layers configured with an initializer (Dense, Conv, LSTM, PReLU ...) or
+    with fixed-init weights (norms, Attention's scale)."""
+    cls = type(layer)
+    if not cls.__module__.startswith("keras.") or isinstance(layer, C.norm + C.fixed_init):
+        return True
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return True
+    return any(name.endswith("initializer") for name in params)
 
 
 def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes, own: list[Any],
