@@ -343,6 +343,13 @@ def _defaults_cases():
         "GRU": lambda: seq([keras.Input((3, 16)), L.GRU(256)]),
         "SimpleRNN": lambda: seq([keras.Input((3, 32)), L.SimpleRNN(512)]),
         "MultiHeadAttention": lambda: _mha(),
+        "Conv1D": lambda: seq([keras.Input((5, 24)), L.Conv1D(1024, 3)]),
+        "GroupNormalization": lambda: seq([keras.Input((64,)), L.GroupNormalization(8)]),
+        "RMSNormalization": lambda: seq([keras.Input((64,)), L.RMSNormalization()]),
+        "PReLU": lambda: seq([keras.Input((64,)), L.PReLU()]),
+        "GRU_reset_before": lambda: seq([keras.Input((3, 32)), L.GRU(256, reset_after=False)]),
+        "Bidirectional_LSTM": lambda: seq([keras.Input((3, 16)), L.Bidirectional(L.LSTM(256))]),
+        "ConvLSTM2D": lambda: seq([keras.Input((2, 5, 5, 8)), L.ConvLSTM2D(64, 3)]),
     }
 
 
