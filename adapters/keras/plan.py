@@ -212,7 +212,7 @@ def _einsum_axes(equation: str) -> Axes:
     return Axes(in_axes=ins, out_axes=outs)
 
 
-def _layouts(layer: Any, kind: str, name: str, rank: int, C: _Classes) -> tuple[Any, Any]:
+def _layouts(layer: Any, kind: str, name: str, C: _Classes) -> tuple[Any, Any]:
     """(real layout, native layout) of one variable (see the module docstring's table)."""
     if name in ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings"):
         if isinstance(layer, C.einsum):
@@ -329,7 +329,7 @@ def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes
     layer_real = layer_native = None
     if kernel is not None and len(kernel.shape) >= 2:
         shape = tuple(int(d) for d in kernel.shape)
-        real, native = _layouts(layer, kinds[id(kernel)], _leaf(kernel), len(shape), C)
+        real, native = _layouts(layer, kinds[id(kernel)], _leaf(kernel), C)
         layer_real, layer_native = compute_fans(shape, real), compute_fans(shape, native)
     for v in own:
         name = _leaf(v)
@@ -341,7 +341,7 @@ def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes
                 found[id(v)].aliases.append(path)
             continue
         shape = tuple(int(d) for d in v.shape)
-        real, native = _layouts(layer, kind, name, len(shape), C)
+        real, native = _layouts(layer, kind, name, C)
         found[id(v)] = _Found(dict(
             path=path, native_path=v.path, shape=shape, dtype=keras.backend.standardize_dtype(v.dtype), kind=kind,
             role=role, type=_type_name(layer, ctx, C), layout=real, native_layout=native,
