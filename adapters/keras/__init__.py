@@ -77,6 +77,13 @@ on the TF and torch backends.  Deep tails and very wide bounds use exact rejecti
 uniform or translated-exponential proposal (Robert 1995) chosen by the interval.  Either
 way no value falls outside [low, high] (the bounds rounded inward to the dtype).
 Rejection needs concrete values, so it runs eagerly (not inside ``jax.jit``).
+
+Plans
+-----
+``plan_walk`` / ``plan_write`` (from :mod:`initspec.adapters.keras.plan`) let
+:func:`initspec.plan` and :func:`initspec.apply` walk and initialize a whole built Keras
+model (Sequential, functional or subclassed) on any Keras backend; each parameter is drawn
+with :func:`sample` from its own seed.
 """
 
 from __future__ import annotations
