@@ -27,19 +27,27 @@ Nothing is imported from any framework until a conformance test is collected.
 from __future__ import annotations
 
 import os
-import sys
 from collections import defaultdict
 from typing import Any
 
 import pytest
 
-# Under pytest-xdist every worker runs its own BLAS/OpenMP pool: on a small CI machine the
-# pools oversubscribe the cores and a 288x64 QR takes 50 ms instead of 1 ms.  Give each
-# worker its share, unless the user chose.  (Set before NumPy/torch are imported.)
-if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "numpy" not in sys.modules:  # pragma: no cover - env specific
-    _share = str(max(1, (os.cpu_count() or 1) // max(1, int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ.setdefault(_var, _share)
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+
+def _share_threads(config: pytest.Config) -> None:
+    """Under pytest-xdist every worker runs its own BLAS/OpenMP pools: on a small CI machine
+    they oversubscribe the cores and a 288x64 QR takes 50 ms instead of 1 ms.  The
+    controller gives each worker its share of the cores through the environment the
+    workers inherit (read when they import NumPy/torch), unless the user set these."""
+    workers = getattr(config.option, "numprocesses", None)
+    if os.environ.get("PYTEST_XDIST_WORKER") or not workers:
+        return
+    count = workers if isinstance(workers, int) else (os.cpu_count() or 1)  # "auto"/"logical": one per core
+    share = str(max(1, (os.cpu_count() or 1) // max(1, count)))
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, share)
+
 
 FIXTURES = {"initspec_case": "conformance", "initspec_agreement": "agreement",
             "initspec_independence": "independence", "initspec_device": "device"}
@@ -121,6 +129,7 @@ def _state(config: pytest.Config) -> _State:
 
 def pytest_configure(config: pytest.Config) -> None:
     _State.current = _state(config)
+    _share_threads(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
