@@ -347,7 +347,9 @@ class JaxInitializer:
         raise AttributeError("a JaxInitializer is immutable; build a new one with initializer(spec, layout)")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (self._spec, self._layout) == (other._spec, other._layout)  # type: ignore[attr-defined]
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self._spec, self._layout) == (other._spec, other._layout)  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._spec, self._layout))
