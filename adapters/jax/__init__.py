@@ -35,6 +35,11 @@ Flax ``kernel_init`` / ``bias_init`` / ``embedding_init`` (linen and nnx), ``jax
    JAX's ``*_normal`` initializers (``he_normal``, ``glorot_normal``, ``lecun_normal``) are
    truncated, variance-corrected normals, while initspec's ``normal`` is never truncated:
    ``jax.he_normal`` is ``{scheme: he, distribution: truncated_normal}``.
+
+Plans
+    ``plan_walk`` / ``plan_write`` and :class:`Linen` (from :mod:`initspec.adapters.jax.plan`)
+    let :func:`initspec.plan` and :func:`initspec.apply` walk and initialize Flax linen
+    variables (``manifest.params`` is a new tree) and ``flax.nnx`` modules (in place).
 """
 
 from __future__ import annotations
@@ -47,12 +52,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import distributions as D
-from ..errors import SpecError
-from ..resolution import resolve
-from ._common import FLOAT_DTYPES, dtype_name, prepare, require, unsupported_dtype
+from ... import distributions as D
+from ...errors import SpecError
+from ...resolution import resolve
+from .._common import FLOAT_DTYPES, dtype_name, prepare, require, unsupported_dtype
 
-__all__ = ["initializer", "sample", "JaxInitializer", "HAAR_SIGN_CORRECTION"]
+__all__ = ["initializer", "sample", "JaxInitializer", "HAAR_SIGN_CORRECTION", "Linen", "plan_walk", "plan_write"]
 
 #: Multiply Q by sign(diag R) after the QR of a Gaussian matrix, so orthogonal draws are
 #: Haar-distributed (Mezzadri 2007).  Read at every call; the conformance suite's power gate
@@ -379,3 +384,6 @@ def initializer(spec: Any, layout: Any = "jax") -> JaxInitializer:
     traced).
     """
     return JaxInitializer(spec, layout)
+
+
+from .plan import Linen, plan_walk, plan_write  # noqa: E402  (imports no jax; the plan backend protocol)

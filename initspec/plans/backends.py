@@ -59,7 +59,7 @@ def backend_for(model: Any) -> ModuleType:
     name = _framework_backend(model)
     if name is None and isinstance(model, Mapping) or hasattr(model, "unfreeze"):
         roots = {_root_module(leaf) for leaf in _leaves(model)}
-        if roots & {"jax", "jaxlib"}:
+        if roots & {"jax", "jaxlib", "flax"}:  # flax: boxed leaves (nn.Partitioned ...)
             name = "jax"
         elif roots <= {"numpy"} and roots:
             name = "numpy"
