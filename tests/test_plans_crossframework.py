@@ -19,16 +19,15 @@ Where the architectures genuinely differ (asserted below, not papered over)
       ``fans: layer``) a rule on attention weights gives each projection the same law in
       every framework (fans E / E); torch's own default (``fused: true, fans: native`` on
       the packed matrix, fan_out 3E) is a different law, and the test shows it.
-    * Depthwise convolution: torch's ``Conv2d(groups=C)`` and Flax's
-      ``Conv(feature_group_count=C)`` walkers report their framework's grouped-conv fans
-      (fan_out = rf·C·m), the Keras walker reports ``DepthwiseConv2D``'s per-channel fans
-      (fan_out = rf·m); fan_in (rf) agrees, so the CNN's plan gives the depthwise layer a
-      fan_in scheme, and the fan_out difference is asserted for Keras alone.
-    * LSTM gate names: torch i, f, g, o; Keras i, f, c, o (not part of these models).
+    * Depthwise convolution: torch's ``Conv2d(groups=C)``, Flax's
+      ``Conv(feature_group_count=C)`` and Keras' ``DepthwiseConv2D`` all report fan_in = rf
+      and the grouped-conv fan_out = rf·C·m.
+    * LSTM/GRU gate blocks carry torch's names everywhere (i, f, g, o; r, z, n).
 
-Flax: the models are ``initspec.adapters.jax.Linen(module, variables, x)`` (the variables
-with every submodule's class, so ConvTranspose and depthwise Conv are known exactly); the
-Flax cases skip with a reason where flax or the Flax walker is missing.
+Flax: the linen models are ``initspec.adapters.jax.Linen(module, variables, x)`` (the
+variables with every submodule's class, so ConvTranspose and depthwise Conv are known
+exactly), and the same architectures also run as ``flax.nnx`` modules (framework ``nnx``);
+the Flax cases skip with a reason where flax or the Flax walker is missing.
 """
 
 from __future__ import annotations
@@ -151,10 +150,39 @@ def _flax_model(kind: str):
     return Linen(module, module.init(jax.random.PRNGKey(0), x), x)
 
 
+def _nnx_model(kind: str):
+    """The same architectures as flax.nnx modules (attribute names as above; exact types)."""
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+
+    class MLP(nnx.Module):
+        def __init__(self):
+            self.fc1, self.fc2 = nnx.Linear(64, 256, rngs=rngs), nnx.Linear(256, 256, rngs=rngs)
+            self.head = nnx.Linear(256, 10, rngs=rngs)
+
+    class CNN(nnx.Module):
+        def __init__(self):
+            self.conv1, self.bn1 = nnx.Conv(3, 16, (3, 3), padding="VALID", rngs=rngs), nnx.BatchNorm(16, rngs=rngs)
+            self.dw = nnx.Conv(16, 16, (3, 3), padding="VALID", feature_group_count=16, rngs=rngs)
+            self.conv2 = nnx.Conv(16, 32, (3, 3), padding="VALID", rngs=rngs)
+            self.up = nnx.ConvTranspose(32, 8, (2, 2), padding="VALID", rngs=rngs)
+            self.fc = nnx.Linear(72, 10, rngs=rngs)
+
+    class Block(nnx.Module):
+        def __init__(self):
+            self.ln1, self.ln2 = nnx.LayerNorm(D_MODEL, rngs=rngs), nnx.LayerNorm(D_MODEL, rngs=rngs)
+            self.attn = nnx.MultiHeadAttention(num_heads=HEADS, in_features=D_MODEL, decode=False, rngs=rngs)
+            self.fc1, self.fc2 = nnx.Linear(D_MODEL, 4 * D_MODEL, rngs=rngs), nnx.Linear(4 * D_MODEL, D_MODEL, rngs=rngs)
+
+    return {"mlp": MLP, "cnn": CNN, "block": Block}[kind]()
+
+
 BUILDERS = {
     "torch": {"mlp": TorchMLP, "cnn": TorchCNN, "block": TorchBlock},
     "keras": {"mlp": keras_mlp, "cnn": keras_cnn, "block": keras_block},
     "flax": {k: (lambda k=k: _flax_model(k)) for k in ("mlp", "cnn", "block")},
+    "nnx": {k: (lambda k=k: _nnx_model(k)) for k in ("mlp", "cnn", "block")},
 }
 
 #: Each framework's attention paths -> common keys (every other path is the same already).
@@ -166,6 +194,8 @@ ATTENTION_KEYS = {
               "attn.attention_output.weight": "attn.out.weight", "attn.attention_output.bias": "attn.out.bias"},
     "flax": {**{f"attn.{n}.{r}": f"attn.{n[0]}.{r}" for n in ("query", "key", "value") for r in ("weight", "bias")},
              "attn.out.weight": "attn.out.weight", "attn.out.bias": "attn.out.bias"},
+    "nnx": {**{f"attn.{n}.{r}": f"attn.{n[0]}.{r}" for n in ("query", "key", "value") for r in ("weight", "bias")},
+            "attn.out.weight": "attn.out.weight", "attn.out.bias": "attn.out.bias"},
 }
 
 # ============================================================================ the plan files
@@ -241,8 +271,8 @@ def laws(framework: str, arch: str, tmp_path) -> tuple[dict, object]:
     return {keys.get(r.path, r.path): _law(r) for r in manifest.table}, manifest
 
 
-FRAMEWORKS = ["keras", pytest.param("flax", marks=pytest.mark.skipif(_flax_ready() is not None,
-                                                                       reason=str(_flax_ready())))]
+_NO_FLAX = pytest.mark.skipif(_flax_ready() is not None, reason=str(_flax_ready()))
+FRAMEWORKS = ["keras", pytest.param("flax", marks=_NO_FLAX), pytest.param("nnx", marks=_NO_FLAX)]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -253,7 +283,7 @@ def test_same_plan_same_laws_as_torch(arch, framework, tmp_path):
     assert set(got) == set(ref), (sorted(set(got) ^ set(ref)))
     bad = {k: (ref[k], got[k]) for k in ref if not _same_law(ref[k], got[k])}
     assert not bad, bad
-    assert manifest.table.backend == {"keras": "keras", "flax": "jax"}[framework]
+    assert manifest.table.backend == {"keras": "keras", "flax": "jax", "nnx": "jax"}[framework]
 
 
 def test_attention_per_projection_law_is_the_same_but_torch_native_packing_differs(tmp_path):
@@ -277,16 +307,12 @@ def test_attention_per_projection_law_is_the_same_but_torch_native_packing_diffe
     assert kd.distribution.high == pytest.approx(bound)
 
 
-def test_depthwise_fan_in_agrees_and_keras_fan_out_is_per_channel(tmp_path):
-    """A genuine difference of the walkers' real layouts (see the module docstring): fan_in
-    agrees (rf = 9), fan_out is rf·m = 9 in Keras' DepthwiseConv2D and rf·C·m = 144 in
-    torch's and Flax's grouped convolutions (their grouped-conv reading)."""
+def test_depthwise_fans_agree(tmp_path):
+    """fan_in = rf = 9 and fan_out = rf·C·m = 144 for the depthwise layer in every framework."""
     plan = _plan_from_text(PLANS["cnn"], tmp_path)
     frameworks = ["torch", "keras"] + (["flax"] if _flax_ready() is None else [])
     fans = {fw: initspec.plan(plan, BUILDERS[fw]["cnn"]()).row("dw.weight").fans for fw in frameworks}
-    assert {fw: f.fan_in for fw, f in fans.items()} == dict.fromkeys(frameworks, 9)
-    assert fans["keras"].fan_out == 9  # DepthwiseConv2D (3, 3, 16, 1): each channel feeds its own m=1 filter
-    assert {fw: f.fan_out for fw, f in fans.items() if fw != "keras"} == dict.fromkeys([fw for fw in frameworks if fw != "keras"], 144)
+    assert {fw: (f.fan_in, f.fan_out) for fw, f in fans.items()} == dict.fromkeys(frameworks, (9, 144))
 
 
 def _plan_from_text(text: str, tmp_path):
