@@ -167,7 +167,7 @@ def test_walker_reports_layers_roles_and_layouts():
     assert infos["zoo/gdw/kernel"].kind == "depthwise_conv"  # groups == input channels, as torch's Conv2d
     dw = infos["zoo/dw/kernel"]  # (3, 3, 24, 2): real fans per channel, Keras' conv heuristic natively
     assert dw.kind == "depthwise_conv" and dw.shape == (3, 3, 24, 2)
-    assert (dw.layer_fans.fan_in, dw.layer_fans.fan_out) == (9, 18)
+    assert (dw.layer_fans.fan_in, dw.layer_fans.fan_out) == (9, 9 * 24 * 2)
     assert (dw.layer_native_fans.fan_in, dw.layer_native_fans.fan_out) == (9 * 24, 18)
     sep = {k.rsplit("/", 1)[-1]: v for k, v in infos.items() if k.startswith("zoo/sep/")}
     assert (sep["depthwise_kernel"].path, sep["depthwise_kernel"].kind) == ("sep.depthwise_kernel", "depthwise_conv")
@@ -202,12 +202,12 @@ def test_walker_recurrent_and_attention_blocks():
     w = infos["bi.forward_lstm.recurrent_weight"]  # the cell is not a path component
     assert (w.role, w.shape, w.hidden_size, w.type) == ("recurrent_weight", (8, 32), 8, "LSTM")
     assert [(b.name, b.axis, b.start, b.stop) for b in w.blocks] == [
-        ("i", 1, 0, 8), ("f", 1, 8, 16), ("c", 1, 16, 24), ("o", 1, 24, 32)]
+        ("i", 1, 0, 8), ("f", 1, 8, 16), ("g", 1, 16, 24), ("o", 1, 24, 32)]
     assert infos["bi.backward_lstm.weight"].shape == (12, 32)
     gb = infos["gru.bias"]  # reset_after: (2, 3U), gates along axis 1
     assert gb.shape == (2, 15) and [(b.name, b.axis, b.stop - b.start) for b in gb.blocks] == [
-        ("z", 1, 5), ("r", 1, 5), ("h", 1, 5)]
-    assert infos["gru_v1.bias"].shape == (18,) and [b.name for b in infos["gru_v1.bias"].blocks] == ["z", "r", "h"]
+        ("z", 1, 5), ("r", 1, 5), ("n", 1, 5)]
+    assert infos["gru_v1.bias"].shape == (18,) and [b.name for b in infos["gru_v1.bias"].blocks] == ["z", "r", "n"]
     assert infos["cells.weight"].type == "LSTMCell"  # generic RNN: the cell's type
     assert infos["attn.query.weight"].native_path == "attn/query/kernel"
 
@@ -398,7 +398,7 @@ def test_keras_defaults_lstm_forget_bias_is_ones_in_keras_too():
     t = initspec.plan({"base": "keras-defaults"}, model)
     name = model.layers[-1].name
     laws = {r.block.name: r.distribution.describe() for r in t if r.param.role == "bias"}
-    assert laws == {"i": "constant 0", "f": "constant 1", "c": "constant 0", "o": "constant 0"}
+    assert laws == {"i": "constant 0", "f": "constant 1", "g": "constant 0", "o": "constant 0"}
     assert t.row(f"{name}.bias[f]").rule.endswith("(LSTM forget-gate bias (unit_forget_bias=True))")
 
 
@@ -620,7 +620,7 @@ def test_manifest_json(tmp_path):
     rows = {(p["path"], p["block"]): p for p in data["parameters"]}
     f = rows[("lstm.bias", "f")]
     assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
-    rk = rows[("lstm.recurrent_weight", "c")]
+    rk = rows[("lstm.recurrent_weight", "g")]
     assert rk["spec"]["scheme"] == "orthogonal" and rk["shape"] == [256, 256]
     gb = rows[("gru.bias", "r")]
     assert gb["shape"] == [2, 256] and gb["block_slice"] == {"axis": 1, "start": 256, "stop": 512}

@@ -45,7 +45,7 @@ Kinds, layouts and blocks
     GroupedQueryAttention      output (H, D, E)      (kind ``attention``)
     Conv1D/2D/3D               (*k, in/g, filters)   rf·in/g / rf·filters               the same
     Conv*DTranspose            (*k, filters, in)     rf·in / rf·filters                 rf·filters / rf·in
-    DepthwiseConv1D/2D         (*k, in, m)           rf / rf·m (channel axis: batch)    rf·in / rf·m
+    DepthwiseConv1D/2D         (*k, in, m)           rf / rf·in·m (as torch, Flax)      rf·in / rf·m
     SeparableConv1D/2D         depthwise as above;   depthwise: as DepthwiseConv;       conv heuristic on each
                                pointwise (1.., in·m, pointwise: in·m / filters
                                filters)
@@ -59,7 +59,7 @@ Kinds, layouts and blocks
     Norm layers (LayerNormalization, BatchNormalization, GroupNormalization,
     RMSNormalization) are kind ``norm``: gamma/scale -> role ``scale``, beta -> ``offset``.
     Recurrent parameters are split into gate blocks along the last axis - LSTM (and
-    ConvLSTM) ``i, f, c, o``, GRU ``z, r, h`` (Keras' own gate names and order); GRU's
+    ConvLSTM) ``i, f, g, o``, GRU ``z, r, n`` (Keras' order, torch's names); GRU's
     ``reset_after`` bias (2, 3U) too, so each block is (2, U) - and carry
     ``hidden_size = units``.  Every parameter of a layer with a kernel carries the kernel's
     fans (``layer_fans``/``layer_native_fans``; for SeparableConv the pointwise kernel's).
@@ -98,7 +98,9 @@ __all__ = ["plan_walk", "plan_write"]
 
 #: Gate order of Keras' fused recurrent tensors (keras/src/layers/rnn/lstm.py, gru.py:
 #: kernel[:, :U] is i (LSTM) / z (GRU), and so on).
-_LSTM_GATES, _GRU_GATES = "ifco", "zrh"
+# Gate blocks are named as torch names them (Keras' cell candidate "c" is torch's "g", GRU's
+# "h" is torch's "n"), in Keras' own order, so one plan's `block:` works in both.
+_LSTM_GATES, _GRU_GATES = "ifgo", "zrn"
 #: Roles of leaf names in layers the walker does not know (as the NumPy walker reads them).
 _ROLE_BY_LEAF = {"kernel": "weight", "weight": "weight", "w": "weight", "bias": "bias", "b": "bias",
                  "gamma": "scale", "scale": "scale", "beta": "offset", "offset": "offset",
@@ -108,7 +110,9 @@ _KERNELS = ("kernel", "pointwise_kernel")
 #: Real layouts.  Transposed conv (*k, filters, in): inputs on the last axis.
 _CONV_TRANSPOSE = Axes(in_axes=(-1,), out_axes=(-2,))
 #: Depthwise (*k, in, m): each input channel feeds its own m filters over rf taps.
-_DEPTHWISE = Axes(in_axes=(), out_axes=(-1,), batch_axes=(-2,))
+# (*k, C, m): fan_in = rf (one input channel per filter); fan_out = rf·C·m, the grouped-conv
+# reading torch's Conv2d(groups=C) and Flax's Conv(feature_group_count=C) walkers report.
+_DEPTHWISE = Axes(in_axes=(), out_axes=(-2, -1))
 #: Embedding (input_dim, dim): a dense weight applied to one-hot rows.
 _IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
 
