@@ -94,9 +94,13 @@ def main() -> int:
               f"seed {manifest.table.seed}; manifest has {len(manifest.to_json()['parameters'])} entries")
     if have("flax"):
         variables = models.flax_mlp_params()
-        manifest = initspec.apply(plan, variables)
+        manifest = initspec.apply(plan, variables)  # Flax variables are immutable: a new tree comes back
+        fc1 = manifest.params["params"]["fc1"]["kernel"]
+        passed = check_samples(fc1, manifest.table.row("fc1.weight").distribution).passed
+        ok &= passed
         print(f"applied to the Flax version: {len(manifest.table.rows)} parameters, same laws as PyTorch's: "
-              f"{same_laws(plan, variables)}")
+              f"{same_laws(plan, variables)}; new variables in manifest.params (fc1 kernel {fc1.shape}: "
+              f"{'PASS' if passed else 'FAIL'})")
 
     rule("5. Bad input gets a clear error (examples/bad_spec.yaml)")
     try:
