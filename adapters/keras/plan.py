@@ -74,10 +74,9 @@ of the variable's value).  ``transactional=True`` draws every row first (a failu
 changes nothing), then assigns variable by variable, restoring the ones already assigned
 from copies if anything raises (an exception, a fault, Ctrl-C).
 
-.. warning::
-   Keras' LSTM gates are named ``i, f, c, o`` and GRU's ``z, r, h`` (in that order in the
-   fused tensors); PyTorch's are ``i, f, g, o`` and ``r, z, n``.  A ``block:`` rule for the
-   cell gate or GRU gates names the framework's own gate.
+Gate blocks use PyTorch's names in Keras' order: LSTM ``i, f, g, o`` (Keras calls the
+cell candidate ``c``) and GRU ``z, r, n`` (Keras' ``h``), so a ``block:`` rule means the
+same gate in every framework; only the order inside the fused tensor differs.
 """
 
 from __future__ import annotations
