@@ -173,7 +173,8 @@ def _nnx_model(kind: str):
         def __init__(self):
             self.ln1, self.ln2 = nnx.LayerNorm(D_MODEL, rngs=rngs), nnx.LayerNorm(D_MODEL, rngs=rngs)
             self.attn = nnx.MultiHeadAttention(num_heads=HEADS, in_features=D_MODEL, decode=False, rngs=rngs)
-            self.fc1, self.fc2 = nnx.Linear(D_MODEL, 4 * D_MODEL, rngs=rngs), nnx.Linear(4 * D_MODEL, D_MODEL, rngs=rngs)
+            self.fc1 = nnx.Linear(D_MODEL, 4 * D_MODEL, rngs=rngs)
+            self.fc2 = nnx.Linear(4 * D_MODEL, D_MODEL, rngs=rngs)
 
     return {"mlp": MLP, "cnn": CNN, "block": Block}[kind]()
 

@@ -174,7 +174,8 @@ MLP_PLAN = {"seed": 1, "base": "flax-defaults", "rules": [
     {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.2}},
 ]}
 CNN_PLAN = {"seed": 2, "base": "flax-defaults", "rules": [
-    {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal", "mode": "fan_out"}},
+    {"match": {"kind": "conv", "role": "weight"},
+     "init": {"scheme": "he", "distribution": "normal", "mode": "fan_out"}},
     {"match": {"kind": "depthwise_conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "uniform"}},
     {"match": {"kind": "conv_transpose", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal"}},
     {"match": {"kind": "norm", "role": "scale"}, "init": {"scheme": "normal", "mean": 1.0, "std": 0.02}},
@@ -414,7 +415,36 @@ def _defaults_cases():
         "nnx-OptimizedLSTMCell": _nnx_case(lambda r: nnx.OptimizedLSTMCell(256, 256, rngs=r)),
         "nnx-GRUCell": _nnx_case(lambda r: nnx.GRUCell(256, 256, rngs=r)),
         "nnx-LoRALinear": _nnx_case(lambda r: nnx.LoRALinear(256, 256, lora_rank=256, rngs=r)),
+        "nnx-SimpleCell": _nnx_case(lambda r: nnx.SimpleCell(256, 256, rngs=r)),
+        # kernels with more axes than their layer makes: one layer per slice, as Flax draws them
+        "linen-scan-Dense": _linen_case(_ScanDense(), jnp.zeros((256,))),
+        "nnx-vmap-Linear": _nnx_case(_vmapped_linear),
+        # Flax reads these through the conv heuristic on the full kernel shape
+        "linen-Einsum": _linen_case(nn.Einsum((64, 8, 128), "bi,ihk->bhk"), jnp.zeros((1, 64))),
+        "linen-ConvLocal": _linen_case(nn.ConvLocal(64, (3, 3)), img),
     }
+
+
+class _ScanDense(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        layers = nn.scan(_ScanLayer, variable_axes={"params": 0}, split_rngs={"params": True}, length=4)
+        return layers(name="stack")(x, None)
+
+
+class _ScanLayer(nn.Module):
+    @nn.compact
+    def __call__(self, x, _):
+        return nn.Dense(256, name="fc")(x), None
+
+
+def _vmapped_linear(rngs):
+    @nnx.split_rngs(splits=4)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def create(r):
+        return nnx.Linear(16, 1024, rngs=r)
+
+    return create(rngs)
 
 
 @pytest.mark.parametrize("case", list(_defaults_cases()))
@@ -747,7 +777,8 @@ def test_row_keys_use_every_seed_bit_and_ignore_x64():
             "from initspec.adapters import jax as isj\n"
             "jax.config.update('jax_enable_x64', X64)\n"
             f"t = initspec.plan({plan!r}, {{'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}})\n"
-            "print(np.asarray(isj.plan_write({'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}, t.rows)['w']).tobytes().hex())")
+            "w = isj.plan_write({'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}, t.rows)['w']\n"
+            "print(np.asarray(w).tobytes().hex())")
     outs = {x64: subprocess.run([sys.executable, "-c", code.replace("X64", str(x64))], capture_output=True, text=True,
                                 check=True).stdout.strip().splitlines()[-1] for x64 in (False, True)}
     assert outs[False] == outs[True]

@@ -22,8 +22,9 @@ Three forms of model are walked:
 ``flax.nnx`` modules
     Walked with ``nnx.iter_graph``: every ``nnx.Param`` (LoRA's ``LoRAParam`` included;
     ``BatchStat``, ``Cache``, RNG state are not parameters) with its owning module's exact
-    type.  A Param reached by several paths is reported once, under its first path, with
-    the others as ``aliases``.
+    type.  A Param reached by several paths is reported once, under the first path
+    ``iter_graph`` gives (it visits attributes in sorted order), with the others as
+    ``aliases``.
 
 Kinds, roles and layouts
     =================================  =========================  ======================  =====================
@@ -61,7 +62,9 @@ Recurrent cells (kind ``recurrent``, type = the cell's class, ``hidden_size`` = 
     whole tensor), so ``match: {block: f}`` selects the forget gate in linen, in nnx's fused
     cells and in torch alike (torch and Flax both name the gates i, f, g, o and r, z, n).
     nnx ``OptimizedLSTMCell`` and ``GRUCell`` are fused: ``dense_i`` (in, G·H) and
-    ``dense_h`` (H, G·H) split into gate blocks along the last axis.
+    ``dense_h`` (H, G·H) split into gate blocks along the last axis.  linen
+    ``ConvLSTMCell``'s ``ih``/``hh`` are plain Conv layers (kind ``conv``), as Flax
+    initializes them.
 
 Inferred kinds (a bare variables tree)
     A module's leaves decide: ``kernel`` 2-D -> Dense; ``kernel`` >= 3-D -> Conv (a
@@ -98,86 +101,23 @@ give the layers :func:`initspec.adapters.jax.initializer` instead.
    matrix whole (rows orthonormal across gates, as nnx's default).  The same plan therefore
    gives linen and nnx cells different recurrent laws where the frameworks differ too.
 """
-
 from __future__ import annotations
 
 import importlib
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ...errors import ErrorDetail, SpecError
-from ...layout import compute_fans
 from ...plans.faults import checkpoint
-from ...plans.targets import Block, ParamInfo, normalize_path
-from ...spec import Axes
-from .._common import dtype_name, require
+from ...plans.targets import ParamInfo
+from .._common import require
+from ._layers import Layer, Param, describe_all, flatten, inferred_layers, layer_of
 
 __all__ = ["Linen", "plan_walk", "plan_write"]
-
-#: Flax classes (linen and nnx) -> the family that fixes their parameters' layouts; user
-#: subclasses are found through their MRO.  DenseParams: linen OptimizedLSTMCell's per-gate
-#: kernels (flax/linen/recurrent.py).
-_FAMILIES = {
-    "Dense": "dense", "DenseParams": "dense", "Linear": "dense", "DenseGeneral": "dense_general", "LinearGeneral": "dense_general",
-    "Einsum": "einsum", "Conv": "conv", "ConvLocal": "conv_local", "ConvTranspose": "conv_transpose",
-    "Embed": "embed", "LayerNorm": "norm", "BatchNorm": "norm", "GroupNorm": "norm", "RMSNorm": "norm",
-    "InstanceNorm": "norm", "MultiHeadDotProductAttention": "attention", "MultiHeadAttention": "attention",
-    "SelfAttention": "attention", "LSTMCell": "lstm", "OptimizedLSTMCell": "lstm", "GRUCell": "gru",
-    "MGUCell": "mgu", "SimpleCell": "simple", "LoRA": "lora"}
-_KIND_OF = {"dense": "dense", "dense_general": "dense", "einsum": "dense", "conv": "conv", "conv_local": "conv",
-            "conv_transpose": "conv_transpose", "embed": "embedding", "norm": "norm", "attention": "attention",
-            "lstm": "recurrent", "gru": "recurrent", "mgu": "recurrent", "simple": "recurrent"}
-_RECURRENT = ("lstm", "gru", "mgu", "simple")
-#: Gate letters of each cell family (flax/linen/recurrent.py, flax/nnx/nn/recurrent.py: the
-#: per-gate Dense names, and the split order of the fused cells).
-_GATES = {"lstm": "ifgo", "gru": "rzn", "mgu": "fn", "simple": ""}
-#: Sibling Dense names of linen cells (and nnx LSTMCell, ``if_`` read as ``if``).
-_GATE_SETS = {"lstm": {"ii", "if", "ig", "io", "hi", "hf", "hg", "ho"},
-              "gru": {"ir", "iz", "in", "hr", "hz", "hn"}, "mgu": {"if", "in", "hf", "hn"}}
-_CELL_TYPES = {"lstm": "LSTMCell", "gru": "GRUCell", "mgu": "MGUCell", "simple": "SimpleCell"}
-_ROLE_BY_LEAF = {"kernel": "weight", "weight": "weight", "w": "weight", "bias": "bias", "b": "bias",
-                 "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
-                 "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
-#: Display order inside one module (Flax sorts names, so ``bias`` would come first).
-_LEAF_ORDER = {"kernel": 0, "embedding": 0, "scale": 0, "bias": 1}
-_IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))  # Embed (num, features): a dense weight on one-hot rows
-_AMBIGUOUS = ("inferred as a convolution from the kernel's rank; a DenseGeneral/Einsum kernel, a depthwise Conv or a "
-              "ConvTranspose look the same: use initspec.adapters.jax.Linen(module, variables, *inputs) for exact kinds")
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """A Flax module as the walker needs it: its class name, family and layout attributes."""
-
-    type: str
-    family: str = "other"
-    n_batch: int = 0  # DenseGeneral kernel axes: (*batch, *in, *out)
-    n_in: int = 1
-    n_out: int = 1
-    groups: int = 1
-    transpose_kernel: bool = False
-    equation: str | None = None
-    kernel_rank: int | None = None  # the kernel's rank as one layer makes it (more axes: stacked)
-    inferred: bool = False
-
-
-@dataclass
-class _Param:
-    """One parameter found by a walk, before classification."""
-
-    parts: tuple[str, ...]  # normalized-path components (collection dropped)
-    module: tuple[str, ...]  # the owning module's path
-    parent: tuple[str, ...] | None  # the owning module's parent module
-    leaf: str
-    shape: tuple[int, ...]
-    dtype: Any
-    native_path: str
-    handle: Any
-    aliases: list[tuple[str, ...]] = field(default_factory=list)  # the other paths of a shared Param
 
 
 @dataclass(frozen=True)
@@ -194,168 +134,6 @@ class _NnxHandle:
     param: Any
 
 
-def _tuple(x: Any) -> tuple[Any, ...]:
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
-
-def _layer_of(obj: Any) -> _Layer:
-    """Describe a linen or nnx module instance (its family from the first Flax class in its MRO)."""
-    family = next((_FAMILIES[c.__name__] for c in type(obj).__mro__
-                   if c.__module__.startswith("flax.") and c.__name__ in _FAMILIES), "other")
-    name = type(obj).__name__
-    if family == "dense_general":
-        if hasattr(obj, "batch_dims"):  # linen: features, axis, batch_dims
-            nb, ni, no = len(_tuple(obj.batch_dims)), len(_tuple(obj.axis)), len(_tuple(obj.features))
-        else:  # nnx: in_features, out_features (tuples), batch_axis {axis: size}
-            nb, ni, no = len(obj.batch_axis), len(_tuple(obj.in_features)), len(_tuple(obj.out_features))
-        return _Layer(name, family, n_batch=nb, n_in=ni, n_out=no, kernel_rank=nb + ni + no)
-    if family in ("conv", "conv_transpose", "conv_local"):
-        rank = len(_tuple(obj.kernel_size)) + 2 if family != "conv_local" else None
-        return _Layer(name, family, groups=int(getattr(obj, "feature_group_count", 1) or 1),
-                      transpose_kernel=bool(getattr(obj, "transpose_kernel", False)), kernel_rank=rank)
-    if family == "einsum":
-        shape = getattr(obj, "shape", None) or getattr(obj, "kernel_shape", None)
-        return _Layer(name, family, equation=getattr(obj, "einsum_str", None),
-                      kernel_rank=len(shape) if shape is not None else None)
-    return _Layer(name, family, kernel_rank=2 if family in ("dense", "embed") else None)
-
-
-# ----------------------------------------------------------------------------- layouts
-
-
-def _einsum_axes(equation: str) -> Axes:
-    """Kernel axes of an einsum ``"in,kernel->out"``: a kernel letter in the output is an
-    output axis, any other an input axis (as Keras' EinsumDense reads them)."""
-    lhs, out = equation.replace("...", "").replace(" ", "").split("->")
-    kernel = lhs.split(",")[1]
-    return Axes(in_axes=tuple(i for i, c in enumerate(kernel) if c not in out),
-                out_axes=tuple(i for i, c in enumerate(kernel) if c in out))
-
-
-def _stacked(layout: Any, rank: int, extra: int) -> Any:
-    """``layout`` of one layer's ``rank``-D kernel, moved behind ``extra`` leading (stacked) axes."""
-    if extra <= 0:
-        return layout
-    if not isinstance(layout, Axes):  # "jax": (*k, in, out)
-        layout = Axes(in_axes=(rank - 2,), out_axes=(rank - 1,))
-
-    def shift(axes: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple((a % rank) + extra for a in axes)
-
-    return Axes(in_axes=shift(layout.in_axes), out_axes=shift(layout.out_axes),
-                batch_axes=tuple(range(extra)) + shift(layout.batch_axes))
-
-
-def _kernel_layouts(layer: _Layer, shape: tuple[int, ...]) -> tuple[Any, Any]:
-    """(real, native) layouts of a layer's kernel (or Embed table) of ``shape``."""
-    fam, rank = layer.family, layer.kernel_rank
-    if fam == "dense_general" and (layer.n_batch, layer.n_in, layer.n_out) != (0, 1, 1):
-        nb, ni, no = layer.n_batch, layer.n_in, layer.n_out
-        ins, outs = tuple(range(nb, nb + ni)), tuple(range(nb + ni, nb + ni + no))
-        real = Axes(in_axes=ins, out_axes=outs, batch_axes=tuple(range(nb)))
-        native = Axes(in_axes=tuple(range(nb + ni)), out_axes=outs)  # Flax flattens batch+in together
-    elif fam == "einsum" and layer.equation:
-        real, native = _einsum_axes(layer.equation), "jax"
-    elif fam == "conv_local" and len(shape) >= 3:
-        real, native = Axes(in_axes=(-2,), out_axes=(-1,), batch_axes=tuple(range(len(shape) - 2))), "jax"
-    elif fam == "conv_transpose" and layer.transpose_kernel:
-        real, native = Axes(in_axes=(-1,), out_axes=(-2,)), "jax"
-    elif fam == "embed":
-        real, native = _IN0_OUT1, "jax"
-    else:
-        real, native = "jax", "jax"
-    if rank is not None and len(shape) > rank:
-        extra = len(shape) - rank
-        return _stacked(real, rank, extra), _stacked(native, rank, extra)
-    return real, native
-
-
-# ----------------------------------------------------------------------------- classification
-
-
-def _gate(parent: _Layer, child: str) -> tuple[str, str]:
-    """(side, gate) of a cell's sub-Dense: side "i" (input) or "h" (recurrent); gate "" when
-    the tensor is fused (nnx ``dense_i``/``dense_h``) or has no gate (SimpleCell)."""
-    name = child.rstrip("_")  # nnx LSTMCell's `if_`
-    if name in ("dense_i", "dense_h"):
-        return name[-1], ""
-    if parent.family == "simple":
-        return name[:1], ""
-    return name[:1], name[1:2]
-
-
-def _describe(p: _Param, layer: _Layer | None, parent: _Layer | None, kernels: dict[tuple[str, ...], Any],
-              hidden: dict[tuple[str, ...], int]) -> ParamInfo:
-    """Kind, role, type, layouts and blocks of one parameter."""
-    fam = layer.family if layer else "other"
-    child = p.module[-1] if p.module else ""
-    kernel_shape = kernels.get(p.module)
-    kind = _KIND_OF.get(fam, "other")
-    typ = layer.type if layer else "Param"
-    side = gate = ""
-    if parent is not None and parent.family in _RECURRENT and fam == "dense":
-        kind, typ = "recurrent", parent.type
-        side, gate = _gate(parent, child)
-    elif parent is not None and parent.family == "attention" and fam in ("dense", "dense_general"):
-        kind, typ = "attention", parent.type
-    if kind == "conv" and fam == "conv" and layer.groups > 1 and kernel_shape is not None and kernel_shape[-2] == 1:
-        kind = "depthwise_conv"  # groups == input channels (as torch's Conv2d(groups=in))
-    if kind == "norm":
-        role = {"scale": "scale", "bias": "offset"}.get(p.leaf, "other")
-    elif fam == "embed":
-        role = "embedding" if p.leaf == "embedding" else "other"
-    elif fam == "lora":
-        role = "other"
-    elif p.leaf == "kernel":
-        role = "recurrent_weight" if side == "h" else "weight"
-    else:
-        role = _ROLE_BY_LEAF.get(p.leaf, "other")
-    real = native = "jax"
-    if layer is not None and p.leaf in ("kernel", "embedding") and len(p.shape) >= 2:
-        real, native = _kernel_layouts(layer, p.shape)
-    layer_real = layer_native = None
-    if layer is not None and kernel_shape is not None and len(kernel_shape) >= 2:
-        lr, ln = _kernel_layouts(layer, kernel_shape)
-        layer_real, layer_native = compute_fans(kernel_shape, lr), compute_fans(kernel_shape, ln)
-    blocks: tuple[Block, ...] = ()
-    h = None
-    if kind == "recurrent" and parent is not None:
-        h = hidden.get(p.module[:-1])
-        gates = _GATES[parent.family]
-        if p.shape and gate:
-            blocks = (Block(gate, len(p.shape) - 1, 0, p.shape[-1]),)
-        elif p.shape and gates and not gate and h and p.shape[-1] == len(gates) * h:
-            blocks = tuple(Block(g, len(p.shape) - 1, i * h, (i + 1) * h) for i, g in enumerate(gates))
-    notes = (_AMBIGUOUS,) if layer is not None and layer.inferred and fam == "conv" else ()
-    return ParamInfo(path=normalize_path(p.parts, role), native_path=p.native_path, shape=p.shape,
-                     dtype=dtype_name(p.dtype), kind=kind, role=role, type=typ, layout=real, native_layout=native,
-                     blocks=blocks, layer_fans=layer_real, layer_native_fans=layer_native, hidden_size=h,
-                     aliases=tuple(normalize_path(a, role) for a in p.aliases), notes=notes, handle=p.handle)
-
-
-def _cell_hidden(params: list[_Param], layers: dict[tuple[str, ...], _Layer]) -> dict[tuple[str, ...], int]:
-    """The hidden size H of every recurrent cell, from its recurrent kernel: a gate's (H, H) or
-    a fused ``dense_h`` (H, G·H)."""
-    out: dict[tuple[str, ...], int] = {}
-    for p in params:
-        parent = layers.get(p.parent) if p.parent is not None else None
-        if parent is None or parent.family not in _RECURRENT or p.leaf != "kernel" or len(p.shape) < 2:
-            continue
-        side, gate = _gate(parent, p.module[-1])
-        if side == "h":
-            out[p.parent] = p.shape[-2]
-    return out
-
-
-def _finish(params: list[_Param], layers: dict[tuple[str, ...], _Layer]) -> list[ParamInfo]:
-    kernels = {p.module: p.shape for p in params if p.leaf == "kernel"}
-    hidden = _cell_hidden(params, layers)
-    order = {m: i for i, m in enumerate(dict.fromkeys(p.module for p in params))}  # the walk's module order
-    params = sorted(params, key=lambda p: (order[p.module], _LEAF_ORDER.get(p.leaf, 2)))
-    return [_describe(p, layers.get(p.module), layers.get(p.parent) if p.parent is not None else None, kernels, hidden)
-            for p in params]
-
-
 # ----------------------------------------------------------------------------- variables trees
 
 
@@ -368,26 +146,16 @@ def _unbox(leaf: Any) -> Any:
     return leaf.unbox() if _is_box(leaf) else leaf
 
 
-def _flatten(tree: Mapping, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
-    out: list[tuple[tuple[Any, ...], Any]] = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out += _flatten(value, prefix + (key,))
-        else:
-            out.append((prefix + (key,), value))
-    return out
-
-
 def _params_of(variables: Mapping) -> tuple[tuple[Any, ...], Mapping]:
     """(key prefix, params tree): the ``params`` collection, or the whole tree if it has none."""
     params = variables.get("params")
     return (("params",), params) if isinstance(params, Mapping) else ((), variables)
 
 
-def _tree_params(variables: Mapping) -> list[_Param]:
+def _tree_params(variables: Mapping) -> list[Param]:
     prefix, tree = _params_of(variables)
     out = []
-    for keys, leaf in _flatten(tree):
+    for keys, leaf in flatten(tree):
         value = _unbox(leaf)
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         parts = tuple(str(k) for k in keys)
@@ -397,70 +165,10 @@ def _tree_params(variables: Mapping) -> list[_Param]:
                 "unsupported_model", f"{native} is a {type(value).__name__}, not an array: a variables tree holds "
                 "jax.Array, NumPy arrays or jax.ShapeDtypeStruct leaves", loc=(native,), value=type(value).__name__)
         module = parts[:-1]
-        out.append(_Param(parts=parts, module=module, parent=module[:-1] if module else None, leaf=parts[-1],
+        out.append(Param(parts=parts, module=module, parent=module[:-1] if module else None, leaf=parts[-1],
                           shape=tuple(int(d) for d in shape), dtype=dtype, native_path=native,
                           handle=_TreeHandle(prefix + keys)))
     return out
-
-
-def _cell_family(children: dict[str, dict[str, Any]]) -> str | None:
-    """The linen cell whose per-gate Dense names (and shapes) ``children`` are, if any."""
-    names = set(children)
-    if not all("kernel" in leaves for leaves in children.values()):
-        return None
-    square = all(len(l["kernel"]) == 2 and l["kernel"][0] == l["kernel"][1]
-                 for n, l in children.items() if n.startswith("h"))
-    for family, gate_set in _GATE_SETS.items():
-        if names == gate_set and square:
-            return family
-    if names == {"i", "h"} and square and "bias" not in children["h"]:  # SimpleCell: h has no bias
-        return "simple"
-    return None
-
-
-def _is_attention(children: dict[str, dict[str, Any]]) -> bool:
-    kernels = {n: children[n].get("kernel") for n in ("query", "key", "value", "out") if n in children}
-    return len(kernels) == 4 and all(k is not None and len(k) == 3 for k in kernels.values())
-
-
-def _inferred_layers(params: list[_Param], variables: Mapping) -> dict[tuple[str, ...], _Layer]:
-    """Layer types from names and shapes alone (see the module docstring)."""
-    modules: dict[tuple[str, ...], dict[str, Any]] = {}
-    for p in params:
-        modules.setdefault(p.module, {})[p.leaf] = p.shape
-    stats = variables.get("batch_stats") if "params" in variables else None
-    bn = set()
-    if isinstance(stats, Mapping):
-        leaves = {tuple(str(k) for k in keys) for keys, _ in _flatten(stats)}
-        bn = {path[:-1] for path in leaves if path[-1] == "mean" and path[:-1] + ("var",) in leaves}
-    layers: dict[tuple[str, ...], _Layer] = {}
-    siblings: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
-    for m, leaves in modules.items():
-        if m:
-            siblings.setdefault(m[:-1], {})[m[-1]] = leaves
-    for parent, children in siblings.items():
-        cell = _cell_family(children)
-        if cell is not None:
-            layers[parent] = _Layer(_CELL_TYPES[cell], cell, inferred=True)
-            layers.update({parent + (n,): _Layer("Dense", "dense", kernel_rank=2, inferred=True) for n in children})
-        elif _is_attention(children):
-            layers[parent] = _Layer("MultiHeadDotProductAttention", "attention", inferred=True)
-            for n in ("query", "key", "value"):  # (E, H, D)
-                layers[parent + (n,)] = _Layer("DenseGeneral", "dense_general", n_out=2, kernel_rank=3, inferred=True)
-            layers[parent + ("out",)] = _Layer("DenseGeneral", "dense_general", n_in=2, kernel_rank=3, inferred=True)
-    for m, leaves in modules.items():
-        if m in layers:
-            continue
-        kernel, table = leaves.get("kernel"), leaves.get("embedding")
-        if kernel is not None and len(kernel) == 2:
-            layers[m] = _Layer("Dense", "dense", kernel_rank=2, inferred=True)
-        elif kernel is not None and len(kernel) > 2:
-            layers[m] = _Layer("Conv", "conv", kernel_rank=len(kernel), inferred=True)
-        elif table is not None and len(table) == 2:
-            layers[m] = _Layer("Embed", "embed", kernel_rank=2, inferred=True)
-        elif "scale" in leaves:
-            layers[m] = _Layer("BatchNorm" if m in bn else "Norm", "norm", inferred=True)
-    return layers
 
 
 class Linen(Mapping):
@@ -492,12 +200,12 @@ class Linen(Mapping):
         if not isinstance(variables, Mapping):
             raise SpecError.single("unsupported_model", "Linen(module, variables, *inputs) takes the variables "
                                    "module.init returns", loc=("variables",), value=type(variables).__name__)
-        layers: dict[tuple[str, ...], _Layer] = {}
+        layers: dict[tuple[str, ...], Layer] = {}
 
         def record(next_fun: Any, args: Any, kw: Any, context: Any) -> Any:
             scope = context.module.scope
             if scope is not None:
-                layers.setdefault(tuple(str(k) for k in scope.path), _layer_of(context.module))
+                layers.setdefault(tuple(str(k) for k in scope.path), layer_of(context.module))
             return next_fun(*args, **kw)
 
         def run(v: Any) -> Any:
@@ -527,12 +235,12 @@ class Linen(Mapping):
         return f"Linen({type(self.module).__name__}, {len(self.layers)} modules recorded)"
 
 
-def _walk_tree(variables: Mapping, recorded: dict[tuple[str, ...], _Layer] | None) -> list[ParamInfo]:
+def _walk_tree(variables: Mapping, recorded: dict[tuple[str, ...], Layer] | None) -> list[ParamInfo]:
     params = _tree_params(variables)
-    layers = _inferred_layers(params, variables)
+    layers = inferred_layers(params, variables)
     if recorded:
         layers.update(recorded)
-    return _finish(params, layers)
+    return describe_all(params, layers)
 
 
 # ----------------------------------------------------------------------------- nnx
@@ -570,7 +278,7 @@ def _walk_nnx(nnx: Any, model: Any) -> list[ParamInfo]:
             modules[key] = node
         elif isinstance(node, nnx.Param):
             found.append((key, node))
-    layers = {m: _layer_of(obj) for m, obj in modules.items()}
+    layers = {m: layer_of(obj) for m, obj in modules.items()}
     everywhere = _nnx_paths(nnx, model)
 
     def owner(prefix: tuple[str, ...]) -> tuple[str, ...]:
@@ -583,10 +291,10 @@ def _walk_nnx(nnx: Any, model: Any) -> list[ParamInfo]:
         value = param.get_value()
         dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
         module = owner(path[:-1])
-        params.append(_Param(parts=path, module=module, parent=owner(module[:-1]) if module else None, leaf=path[-1],
+        params.append(Param(parts=path, module=module, parent=owner(module[:-1]) if module else None, leaf=path[-1],
                              shape=tuple(int(d) for d in np.shape(value)), dtype=dtype, native_path="/".join(path),
                              handle=_NnxHandle(param), aliases=[p for p in everywhere.get(id(param), []) if p != path]))
-    return _finish(params, layers)
+    return describe_all(params, layers)
 
 
 # ----------------------------------------------------------------------------- the walker
