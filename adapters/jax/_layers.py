@@ -177,8 +177,10 @@ def _describe(p: Param, layer: Layer | None, parent: Layer | None, kernels: dict
     kind = _KIND_OF.get(fam, "other")
     typ = layer.type if layer else "Param"
     side = gate = ""
-    if parent is not None and parent.family in _RECURRENT and fam == "dense":
+    cell, cell_path = (layer, p.module) if fam in _RECURRENT else (None, None)  # a cell's own parameter
+    if parent is not None and parent.family in _RECURRENT and fam == "dense":  # a cell's per-gate/fused Dense
         kind, typ = "recurrent", parent.type
+        cell, cell_path = parent, p.parent
         side, gate = _gate(parent, child)
     elif parent is not None and parent.family == "attention" and fam in ("dense", "dense_general"):
         kind, typ = "attention", parent.type
@@ -203,9 +205,9 @@ def _describe(p: Param, layer: Layer | None, parent: Layer | None, kernels: dict
         layer_real, layer_native = compute_fans(kernel_shape, lr), compute_fans(kernel_shape, ln)
     blocks: tuple[Block, ...] = ()
     h = None
-    if kind == "recurrent" and parent is not None:
-        h = hidden.get(p.module[:-1])
-        gates = _GATES[parent.family]
+    if cell is not None:
+        h = hidden.get(cell_path)
+        gates = _GATES[cell.family] if cell is parent else ""
         if p.shape and gate:
             blocks = (Block(gate, len(p.shape) - 1, 0, p.shape[-1]),)
         elif p.shape and gates and not gate and h and p.shape[-1] == len(gates) * h:

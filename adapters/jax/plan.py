@@ -74,7 +74,7 @@ Inferred kinds (a bare variables tree)
     holds its ``mean``/``var``, else ``Norm``).  Sibling patterns are recognized exactly:
     ``query key value out`` with 3-D kernels -> MultiHeadDotProductAttention; the gate sets
     of LSTMCell, GRUCell, MGUCell and SimpleCell (``i``/``h`` with a square bias-free
-    ``h``).  Anything else is kind ``other``, role by leaf name.
+    ``h``).  Anything else is kind ``other``, type ``Param``, role by leaf name.
 
 Writing
     ``plan_write`` checks every row first (handles, shapes, dtypes: a problem raises
@@ -101,6 +101,7 @@ give the layers :func:`initspec.adapters.jax.initializer` instead.
    matrix whole (rows orthonormal across gates, as nnx's default).  The same plan therefore
    gives linen and nnx cells different recurrent laws where the frameworks differ too.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -166,8 +167,8 @@ def _tree_params(variables: Mapping) -> list[Param]:
                 "jax.Array, NumPy arrays or jax.ShapeDtypeStruct leaves", loc=(native,), value=type(value).__name__)
         module = parts[:-1]
         out.append(Param(parts=parts, module=module, parent=module[:-1] if module else None, leaf=parts[-1],
-                          shape=tuple(int(d) for d in shape), dtype=dtype, native_path=native,
-                          handle=_TreeHandle(prefix + keys)))
+                         shape=tuple(int(d) for d in shape), dtype=dtype, native_path=native,
+                         handle=_TreeHandle(prefix + keys)))
     return out
 
 
@@ -292,8 +293,8 @@ def _walk_nnx(nnx: Any, model: Any) -> list[ParamInfo]:
         dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
         module = owner(path[:-1])
         params.append(Param(parts=path, module=module, parent=owner(module[:-1]) if module else None, leaf=path[-1],
-                             shape=tuple(int(d) for d in np.shape(value)), dtype=dtype, native_path="/".join(path),
-                             handle=_NnxHandle(param), aliases=[p for p in everywhere.get(id(param), []) if p != path]))
+                            shape=tuple(int(d) for d in np.shape(value)), dtype=dtype, native_path="/".join(path),
+                            handle=_NnxHandle(param), aliases=[p for p in everywhere.get(id(param), []) if p != path]))
     return describe_all(params, layers)
 
 
