@@ -635,6 +635,58 @@ def test_half_precision_parameters_keep_their_dtype():
     assert_passes(check_samples(w, m.table.row("fc2.weight").distribution))
 
 
+SHARDED_SCRIPT = r'''
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from flax import nnx
+import initspec
+from initspec.testing import check_samples
+
+plan = json.loads(sys.argv[1])
+mesh = jax.make_mesh((2,), ("model",))
+cols, rows = NamedSharding(mesh, P(None, "model")), NamedSharding(mesh, P("model"))
+v = {"params": {"fc": {"kernel": jax.device_put(jnp.zeros((256, 512)), cols),
+                       "bias": jax.device_put(jnp.zeros((512,)), rows)}}}
+m = initspec.apply(plan, v)
+new = m.params["params"]["fc"]
+single = initspec.apply(plan, {"params": {"fc": {"kernel": jnp.zeros((256, 512)), "bias": jnp.zeros(512)}}}).params
+
+
+class Net(nnx.Module):
+    def __init__(self):
+        self.fc = nnx.Linear(256, 512, rngs=nnx.Rngs(0))
+
+
+net = Net()
+net.fc.kernel.set_value(jax.device_put(net.fc.kernel.get_value(), cols))
+initspec.apply(plan, net, transactional=True)
+kernel = net.fc.kernel.get_value()
+out = {"devices": len(jax.devices()),
+       "linen_sharding_kept": new["kernel"].sharding == cols and new["bias"].sharding == rows,
+       "nnx_sharding_kept": kernel.sharding == cols,
+       "law": bool(check_samples(new["kernel"], m.table.row("fc.weight").distribution).passed),
+       "same_values_as_one_device": bool(np.array_equal(new["kernel"], single["params"]["fc"]["kernel"])
+                                         and np.array_equal(kernel, new["kernel"]))}
+print("INITSPEC_RESULT " + json.dumps(out))
+'''
+
+
+def test_sharded_parameters_keep_their_sharding():
+    """Two (forced) CPU devices: a parameter sharded over a mesh is drawn into its sharding,
+    with the same values as on one device, for linen trees and nnx modules."""
+    plan = {"seed": 1, "rules": [{"match": {"role": "weight"}, "init": {"scheme": "he", "distribution": "normal"}},
+                                 {"match": {"role": "bias"}, "init": {"scheme": "uniform", "low": -1, "high": 1}}]}
+    res = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT, json.dumps(plan)], capture_output=True, text=True,
+                         timeout=600)
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("INITSPEC_RESULT ")), None)
+    assert line is not None, res.stdout[-2000:] + res.stderr[-4000:]
+    assert json.loads(line.split(" ", 1)[1]) == {"devices": 2, "linen_sharding_kept": True, "nnx_sharding_kept": True,
+                                                 "law": True, "same_values_as_one_device": True}
+
+
 # ============================================================================ nnx: in place, transactions
 
 
