@@ -12,6 +12,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # keeps TensorFlow's start-up banner quiet
 if importlib.util.find_spec("torch"):
     import torch  # noqa: F401  - import torch before TensorFlow
 
@@ -104,7 +105,7 @@ def main() -> int:
 
     rule("5. Bad input gets a clear error (examples/bad_spec.yaml)")
     try:
-        initspec.load(HERE / "bad_spec.yaml")
+        initspec.load(os.path.relpath(HERE / "bad_spec.yaml"))
     except initspec.SpecError as exc:
         print(exc)
     print("\nNext: `initspec explain examples/he_normal.yaml --shape 256,128 --layout torch`,"
