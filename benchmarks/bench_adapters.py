@@ -48,7 +48,7 @@ def fmt_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
-    parser.add_argument("--backends", default="torch,keras,jax")
+    parser.add_argument("--backends", default="numpy,torch,keras,jax")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
     rows: list[dict] = []
