@@ -134,13 +134,7 @@ def test_fault_injection_at_every_step(transactional, monkeypatch):
     initspec.apply(PLAN, mlp(), seed=2, transactional=transactional)
     assert steps
     for k in range(len(steps)):
-        calls = iter(range(len(steps)))
-
-        def hook(stage, path, k=k):
-            if next(calls) == k:
-                raise RuntimeError(f"injected at {stage} {path}")
-
-        monkeypatch.setattr(faults, "HOOK", hook)
+        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
             initspec.apply(PLAN, model, seed=2, transactional=transactional)
         if transactional or k == 0:

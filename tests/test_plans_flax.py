@@ -590,13 +590,7 @@ def test_linen_inputs_are_never_modified_by_a_failure(transactional, monkeypatch
     initspec.apply(LSTM_PLAN, v, transactional=transactional)
     assert steps and set(steps) == {"draw"}  # nothing to commit: the input is never written
     for k in range(len(steps)):
-        calls = iter(range(len(steps)))
-
-        def hook(stage, path, k=k):
-            if next(calls) == k:
-                raise RuntimeError(f"injected at {stage} {path}")
-
-        monkeypatch.setattr(faults, "HOOK", hook)
+        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
             initspec.apply(LSTM_PLAN, v, seed=9, transactional=transactional)
         assert tree_bytes(v) == before, k
@@ -717,13 +711,7 @@ def test_nnx_fault_at_every_checkpoint(transactional, monkeypatch):
     initspec.apply(LSTM_PLAN, _fault_model(), seed=2, transactional=transactional)
     assert len(steps) == len(order) + (n_params if transactional else 0)
     for k in range(len(steps)):
-        calls = iter(range(len(steps)))
-
-        def hook(stage, path, k=k):
-            if next(calls) == k:
-                raise RuntimeError(f"injected at {stage} {path}")
-
-        monkeypatch.setattr(faults, "HOOK", hook)
+        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
             initspec.apply(LSTM_PLAN, model, seed=2, transactional=transactional)
         if transactional or k == 0:

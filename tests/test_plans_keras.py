@@ -503,13 +503,7 @@ def test_fault_at_every_checkpoint(transactional, monkeypatch):
     assert len(steps) == len(order) + (n_vars if transactional else 0)
     assert [s for s, _ in steps].count("commit") == (n_vars if transactional else 0)
     for k in range(len(steps)):
-        calls = iter(range(len(steps)))
-
-        def hook(stage, path, k=k):
-            if next(calls) == k:
-                raise RuntimeError(f"injected at {stage} {path}")
-
-        monkeypatch.setattr(faults, "HOOK", hook)
+        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
             initspec.apply(LSTM_PLAN, model, seed=2, transactional=transactional)
         if transactional or k == 0:
@@ -698,13 +692,7 @@ faults.HOOK = lambda stage, path: steps.append(stage)
 initspec.apply(plan, model(), seed=12, transactional=True)
 out["steps"] = len(steps)
 for k in range(len(steps)):
-    calls = iter(range(len(steps)))
-
-    def hook(stage, path, k=k):
-        if next(calls) == k:
-            raise RuntimeError("injected")
-
-    faults.HOOK = hook
+    faults.HOOK = faults.fail_at(k)
     try:
         initspec.apply(plan, m, seed=12, transactional=True)
         out["failures"].append(f"step {k}: no fault")

@@ -468,13 +468,7 @@ def test_fault_at_every_checkpoint(transactional, monkeypatch):
     initspec.apply(BLOCK_PLAN, _fault_model(), seed=2, transactional=transactional)
     assert len(steps) == len(initspec.plan(BLOCK_PLAN, model).rows)
     for k in range(len(steps)):
-        calls = iter(range(len(steps)))
-
-        def hook(stage, path, k=k):
-            if next(calls) == k:
-                raise RuntimeError(f"injected at {stage} {path}")
-
-        monkeypatch.setattr(faults, "HOOK", hook)
+        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
             initspec.apply(BLOCK_PLAN, model, seed=2, transactional=transactional)
         if transactional or k == 0:
