@@ -25,7 +25,7 @@ from typing import Any
 import initspec
 from initspec.adapters import torch as ist
 
-C = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2] (REFERENCE.md)
+C = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
 
 
 def gpt2_small_shapes() -> list[tuple[int, ...]]:

@@ -526,8 +526,19 @@ def load_path(path: str | os.PathLike, *, fmt: Literal["yaml", "json"] | None = 
     if fmt is None:
         fmt = _SUFFIXES.get(os.path.splitext(name)[1].lower())  # type: ignore[assignment]
         if fmt is None:
+            if os.path.isdir(name):
+                raise _error("file_unreadable", "this is a directory, not a spec file", name)
+            if not os.path.exists(name):
+                folder, base = os.path.split(name)
+                try:
+                    near = sorted(os.path.join(folder, f) for f in os.listdir(folder or ".")
+                                  if os.path.splitext(f)[0] == base and os.path.splitext(f)[1].lower() in _SUFFIXES)
+                except OSError:
+                    near = []
+                raise _error("file_not_found", "no such file; check the path"
+                             + (f" (did you mean {', '.join(repr(n) for n in near[:3])}?)" if near else ""), name)
             raise _error("unknown_format", "cannot tell the format from the file name; use a .yaml, .yml "
-                         "or .json suffix, or pass fmt='yaml' or fmt='json'", name)
+                         "or .json suffix (or read the text yourself and call initspec.loads(text, fmt='yaml'))", name)
     try:
         if os.path.isdir(name):
             raise _error("file_unreadable", "this is a directory, not a spec file", name)

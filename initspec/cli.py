@@ -30,6 +30,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
@@ -102,8 +103,11 @@ def _error_lines(errors: list[ErrorDetail], limit: int = MAX_RENDERED) -> list[s
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Turn user errors into one line each on stderr and exit 1; --debug adds the traceback."""
+def _errors(json_out: bool = False) -> Iterator[None]:
+    """Turn user errors into one line each on stderr and exit 1; --debug adds the traceback.
+
+    With ``json_out`` (``--format json``) the problems are also printed on stdout as the
+    JSON list ``validate --format json`` prints, so a program reading stdout sees them."""
     try:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -111,13 +115,19 @@ def _errors() -> Iterator[None]:
     except SpecError as exc:
         if _debug():
             traceback.print_exc()
+        if exc.title:
+            _err(exc.title)
         for line in _error_lines(exc.errors):
             _err(f"error: {line}")
+        if json_out:
+            typer.echo(json.dumps([e.to_dict() for e in exc.errors], indent=2))
         raise typer.Exit(1) from None
     except ImportError as exc:
         if _debug():
             traceback.print_exc()
         _err(f"error: {exc}")
+        if json_out:
+            typer.echo(json.dumps([ErrorDetail("missing_dependency", str(exc)).to_dict()], indent=2))
         raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
         if _debug():
@@ -127,12 +137,24 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _check_output(path: Path | None, option: str) -> None:
+    """Refuse an output path whose folder does not exist before any work is done."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise typer.BadParameter(f"{str(path)!r}: the folder {str(parent)!r} does not exist", param_hint=option)
+    if path.is_dir():
+        raise typer.BadParameter(f"{str(path)!r} is a directory; give a file name", param_hint=option)
+
+
 def _parse_shape(text: str) -> tuple[int, ...]:
     """``256,128``, ``256x128``, ``(3,)`` or ``()``; anything else is a usage error."""
-    body = text.strip().removeprefix("(").removesuffix(")").removeprefix("[").removesuffix("]").replace(" ", "")
+    body = text.strip().removeprefix("(").removesuffix(")").removeprefix("[").removesuffix("]").strip()
     if body == "":
         return ()
-    parts = re.split(r"[,x]", body.removesuffix(","))
+    # spaces may surround a separator ("256, 128") but never replace one: "256 128" is refused
+    parts = [p.strip() for p in re.split(r"[,x]", body.removesuffix(",").rstrip())]
     if not all(p.isdigit() for p in parts):
         raise typer.BadParameter(f"{text!r} is not a shape; give non-negative integers separated by commas, "
                                  "e.g. --shape 256,128")
@@ -145,8 +167,21 @@ def _shape_callback(value: str | None) -> tuple[int, ...] | None:
 
 ShapeOpt = Annotated[Any, typer.Option("--shape", callback=_shape_callback, metavar="D1,D2,...", show_default=False,
                                        help="tensor shape, e.g. 256,128 or 64,3,3,3")]
-LayoutOpt = Annotated[Optional[Layout], typer.Option(
-    "--layout", help="how the shape is laid out: torch (out, in, *k) or keras/jax/flax (*k, in, out)")]
+def _layout_callback(value: str | None) -> Layout | None:
+    if value is None:
+        return None
+    try:
+        return Layout(value)
+    except ValueError:
+        from .errors import did_you_mean
+
+        raise typer.BadParameter(f"unknown layout {value!r}{did_you_mean(value, [m.value for m in Layout])}; use "
+                                 "torch, keras, jax or flax") from None
+
+
+LayoutOpt = Annotated[Optional[str], typer.Option(
+    "--layout", callback=_layout_callback, metavar="torch|keras|jax|flax",
+    help="how the shape is laid out: torch (out, in, *k) or keras/jax/flax (*k, in, out)")]
 FmtOpt = Annotated[Fmt, typer.Option("--format", help="output format")]
 
 
@@ -156,13 +191,11 @@ def _read_spec(text: str) -> Any:
     from ._document import load_text
 
     path = Path(text)
-    looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") and "\n" not in text and "{" not in text
-    if looks_like_file or (len(text) < 4096 and path.is_file()):
-        obj = load(path)
-        if not hasattr(obj, "scheme"):
-            raise SpecError.single("not_a_spec", "this file is a plan, not a spec: dry-run it with "
-                                   "`initspec plan FILE --model package.module:factory`", file=text)
-        return obj
+    one_line = "\n" not in text and "{" not in text and len(text) < 4096
+    looks_like_file = one_line and (path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text
+                                    or os.sep in text or path.exists())
+    if looks_like_file:
+        return load(path, kind="spec")
     doc = load_text(text, fmt="yaml", filename="<inline spec>")
     return parse(doc.data, document=doc)
 
@@ -268,7 +301,7 @@ def explain(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spe
     """Show the resolved law (fans, std, bounds) and the native call in each framework."""
     from .native import native_calls
 
-    with _errors():
+    with _errors(fmt is Fmt.json):
         parsed = _read_spec(spec)
         dist = _resolve(parsed, shape, layout.value if layout else None)
         calls = native_calls(dist)
@@ -292,7 +325,7 @@ def convert_native(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help
     """Print the equivalent native code in each framework."""
     from .native import native_calls
 
-    with _errors():
+    with _errors(fmt is Fmt.json):
         dist = _resolve(_read_spec(spec), shape, layout.value if layout else None)
         calls = native_calls(dist)
     if fmt is Fmt.json:
@@ -301,40 +334,93 @@ def convert_native(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help
         typer.echo("\n".join(_native_text(calls)).rstrip())
 
 
+def _keras_archive_config(path: str) -> Any:
+    """The ``config.json`` inside a saved ``.keras`` model (a zip file), as a located document."""
+    import zipfile
+
+    from ._document import MAX_BYTES_DEFAULT, load_text
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("config.json")
+            if info.file_size > MAX_BYTES_DEFAULT:
+                raise SpecError.single("too_large", f"config.json is {info.file_size} bytes, over the "
+                                       f"{MAX_BYTES_DEFAULT}-byte cap", file=path, value=info.file_size)
+            raw = zf.read(info)
+    except FileNotFoundError:
+        raise SpecError.single("file_not_found", "no such file; check the path", file=path) from None
+    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+        raise SpecError.single("file_unreadable", f"not a saved Keras model (.keras zip with config.json): {exc}",
+                               file=path) from None
+    return load_text(raw, fmt="json", filename=f"{path}:config.json")
+
+
 @convert_app.command("keras")
 def convert_keras_cmd(config: Annotated[str, typer.Argument(
-        metavar="CONFIG", help="a Keras initializer config: a .json file, inline JSON, or a short name such as glorot_uniform")],
+        metavar="CONFIG", help="a Keras initializer config (a .json file, inline JSON, or a short name such as "
+                               "glorot_uniform), or a layer/model config: a saved model's config.json or .keras file")],
         fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the spec file here")] = None,
         ) -> None:
-    """Convert a Keras initializer config into an initspec spec (keras.* presets)."""
+    """Convert Keras initializer configs into initspec specs (keras.* presets)."""
     from ._document import load_path, load_text
-    from .convert import convert_keras
-    from .files import dump, dumps
+    from .convert import convert_keras, convert_keras_config, is_initializer_config
+    from .files import dumps, write_atomic
 
     if fmt not in ("yaml", "json"):
         raise typer.BadParameter(f"{fmt!r}: use yaml or json", param_hint="--format")
+    _check_output(output, "--output")
+    if output is not None:  # the file's suffix decides its format
+        fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(output.suffix.lower(), "")
+        if not fmt:
+            raise typer.BadParameter(f"{str(output)!r}: the file name must end in .yaml, .yml or .json",
+                                     param_hint="--output")
     with _errors():
         text = config.strip()
         doc = None
-        if text.lower().endswith(".json") and "{" not in text:
+        if text.lower().endswith(".keras") and "{" not in text:
+            doc = _keras_archive_config(text)
+        elif text.lower().endswith(".json") and "{" not in text:
             doc = load_path(text)
         elif text.startswith(("{", "[", '"')):
             doc = load_text(text, fmt="yaml", filename="<inline config>")
-        conv = convert_keras(doc.data if doc is not None else text, document=doc)
+        data = doc.data if doc is not None else text
+        if not is_initializer_config(data):
+            if output is not None:
+                raise SpecError.single("wrong_type", "--output writes one spec; this is a layer or model config with "
+                                       "several initializers (drop --output to list them all)", file=config)
+            _print_conversions(convert_keras_config(data, document=doc), fmt, config)
+            return
+        conv = convert_keras(data, document=doc)
+        comments = [f"converted from Keras {conv.keras_class}", *conv.notes]
         body = dumps(conv.spec, fmt=fmt)
+        if fmt == "yaml":  # the notes travel with the spec, as comments
+            body = "".join(f"# {c}\n" for c in comments) + body
         if output is not None:
-            dump(conv.spec, output)
-    if output is not None or fmt == "json":  # YAML on stdout carries the notes as comments
+            write_atomic(output, body)
+    if fmt == "json":  # JSON has no comments: the notes go to stderr
         for note in conv.notes:
             _err(f"note: {note}")
     if output is not None:
         _err(f"wrote {output}")
         return
-    if fmt == "yaml":
-        comments = [f"# converted from Keras {conv.keras_class}"] + [f"# {n}" for n in conv.notes]
-        body = "\n".join(comments) + "\n" + body
     typer.echo(body.rstrip("\n"))
+
+
+def _print_conversions(found: list[tuple[str, Any]], fmt: str, source: str) -> None:
+    """Every initializer of a Keras layer/model config: ``<layer path>.<argument>: spec``."""
+    if fmt == "json":
+        typer.echo(json.dumps({where: conv.spec.to_dict() for where, conv in found}, indent=2))
+        for where, conv in found:
+            for note in conv.notes:
+                _err(f"note: {where}: {note}")
+        return
+    lines = [f"# {len(found)} initializer{'s' if len(found) != 1 else ''} in the Keras config {source}, as initspec "
+             "specs (<layer path>.<argument>: spec)"]
+    for where, conv in found:
+        lines += [f"# {where}: {note}" for note in conv.notes]
+        lines.append(f"{json.dumps(where)}: {json.dumps(conv.spec.to_dict())}")
+    typer.echo("\n".join(lines))
 
 
 # ----------------------------------------------------------------------------- schema
@@ -391,6 +477,7 @@ def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec
     """Draw one tensor with a backend and compare its statistics with the resolved law."""
     if dtype not in _DTYPES:
         raise typer.BadParameter(f"{dtype!r}: use one of {', '.join(_DTYPES)}", param_hint="--dtype")
+    _check_output(plot, "--plot")
     lay = layout.value if layout else _DEFAULT_LAYOUT[backend.value]
     verbose = sys.stderr.isatty()
     with _errors():
@@ -453,6 +540,40 @@ def _import_factory(target: str) -> Any:
     return obj
 
 
+def _build_model(factory: Any, target: str) -> Any:
+    """Call the ``--model`` factory; its own failure is reported as such, not as ours."""
+    try:
+        return factory()
+    except Exception as exc:  # noqa: BLE001 - any error of user code
+        if _debug():
+            traceback.print_exc()
+        raise SpecError.single(
+            "model_import", f"calling {target}() failed: {type(exc).__name__}: {exc} (the factory must build the "
+            "model with no arguments; `initspec --debug ...` shows the traceback)", loc=("--model",),
+            value=target) from None
+
+
+def _plan_label_path(label: str) -> tuple[str | int, ...] | None:
+    """Where a user rule sits in the plan file: ``rules[3] (name)`` -> ("rules", 3),
+    ``defaults.bias`` -> ("defaults", "bias"); base-plan rules have no place there."""
+    m = re.fullmatch(r"rules\[(\d+)\]( \(.*\))?", label)
+    if m:
+        return ("rules", int(m.group(1)))
+    if label.startswith("defaults."):
+        return ("defaults", label.split(".", 1)[1])
+    return None
+
+
+def _locate_plan_errors(exc: SpecError, doc: Any) -> SpecError:
+    """The plan's errors with the file:line:col of the rule (or default) they name."""
+    out = []
+    for e in exc.errors:
+        where = _plan_label_path(str(e.loc[0])) if e.loc and e.file is None else None
+        pos = doc.locate(where) if where is not None else None
+        out.append(e.with_location(doc.filename, *pos) if pos else e)
+    return SpecError(out, title=exc.title)
+
+
 def _plans() -> Any:
     try:
         return importlib.import_module("initspec.plans")
@@ -466,23 +587,34 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
              apply: Annotated[bool, typer.Option("--apply", help="initialize the model's weights too")] = False,
              manifest: Annotated[Optional[Path], typer.Option("--manifest", help="with --apply: write the "
                                                                                   "manifest (JSON) here")] = None,
-             seed: Annotated[Optional[int], typer.Option("--seed", help="override the plan's seed")] = None,
+             seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="override the plan's seed")] = None,
+             strict: Annotated[bool, typer.Option("--strict/--no-strict", help="--no-strict: an uncovered "
+                                                  "parameter or a rule that matches nothing is a warning, "
+                                                  "not an error")] = True,
              fmt: FmtOpt = Fmt.text) -> None:
     """Dry-run a plan against a model: which rule gives each parameter which law."""
     if manifest is not None and not apply:
         raise typer.BadParameter("--manifest needs --apply", param_hint="--manifest")
     _check_target(model)
-    with _errors():
+    _check_output(manifest, "--manifest")
+    with _errors(fmt is Fmt.json):
         factory = _import_factory(model)
         plans = _plans()
-        from . import load
+        from ._document import load_path
+        from .files import _from_document
 
-        plan_obj = load(plan_file, kind="plan")
-        net = factory()
-        table = plans.plan(plan_obj, net, seed=seed)
-        result = plans.apply(plan_obj, net, seed=seed) if apply else None
+        doc = load_path(plan_file)
+        plan_obj = _from_document(doc, "plan")
+        net = _build_model(factory, model)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", plans.PlanWarning)  # the table lists them
+                table = plans.plan(plan_obj, net, seed=seed, strict=strict)
+                result = plans.apply(plan_obj, net, seed=seed, strict=strict) if apply else None
+        except SpecError as exc:
+            raise _locate_plan_errors(exc, doc) from None
         if result is not None and manifest is not None:
-            manifest.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+            result.write(manifest)
     if fmt is Fmt.json:
         typer.echo(json.dumps(table.to_json(), indent=2, default=str))
     else:
@@ -495,7 +627,15 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
 # ----------------------------------------------------------------------------- conformance
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+_CONFORMANCE_EPILOG = (
+    "More options, passed to python -m initspec.testing: --case GLOB (repeatable; case ids read "
+    "<scheme>-<family>-<dtype>, e.g. 'he_*-conv2d-*'), --list-cases (print the case ids and exit), --list "
+    "(backends, devices, test counts), --coverage full|covering, --skips FILE, --quiet, --power-gate. "
+    "Exit status: 0 passed, 1 a failure or nothing tested, 2 bad usage. See docs/conformance.md.")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             epilog=_CONFORMANCE_EPILOG)
 def conformance(ctx: typer.Context,
                 backend: Annotated[Optional[list[str]], typer.Option(
                     "--backend", help="numpy, torch, keras, jax or a registered one (repeatable; default all)")] = None,
@@ -508,6 +648,7 @@ def conformance(ctx: typer.Context,
     """Run the statistical conformance suite (extra options go to python -m initspec.testing)."""
     if fmt not in ("text", "json", "markdown"):
         raise typer.BadParameter(f"{fmt!r}: use text, json or markdown", param_hint="--format")
+    _check_output(output, "--output")
     known = _conformance_backends()
     for b in backend or []:
         if known and b not in known:
@@ -573,7 +714,8 @@ def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", 
     """Activation and gradient variance per layer of a deep dense stack, for each spec."""
     from .propagation import propagate
 
-    with _errors():
+    _check_output(plot, "--plot")
+    with _errors(fmt is Fmt.json):
         labelled: dict[str, Any] = {}
         for text in specs:
             spec = _read_spec(text)
@@ -597,9 +739,18 @@ def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", 
         _err(f"wrote {plot}")
 
 
+def _hoist_debug(argv: list[str]) -> list[str]:
+    """``--debug`` is a global option; accept it after the command too (``initspec explain ... --debug``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug"] + [a for i, a in enumerate(argv) if not (a == "--debug" and i < end)]
+
+
 def main() -> None:
     """Console-script entry point (``initspec``)."""
-    app(prog_name="initspec")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, when a command loads it
+    app(args=_hoist_debug(sys.argv[1:]), prog_name="initspec")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,16 @@ Keras serializes an initializer (``keras.initializers.serialize``, and every lay
 
 Seeds are not part of a spec (a plan's seed derives each parameter's stream); a Keras
 ``seed`` is dropped with a note.
+
+A whole layer or model config (a saved model's ``config.json``, or the ``.keras`` file
+itself) converts with :func:`convert_keras_config`: every ``*_initializer`` argument of every
+layer, keyed ``<layer path>.<argument>``::
+
+    >>> from initspec.convert import convert_keras_config
+    >>> layer = {"class_name": "Dense", "config": {"name": "fc1", "units": 4,
+    ...          "kernel_initializer": "he_normal", "bias_initializer": "zeros"}}
+    >>> [(where, c.spec.scheme) for where, c in convert_keras_config(layer)]
+    [('fc1.kernel_initializer', 'keras.he_normal'), ('fc1.bias_initializer', 'zeros')]
 """
 
 from __future__ import annotations
@@ -37,7 +47,8 @@ from .errors import ErrorDetail, SpecError, did_you_mean
 from .parsing import parse
 from .spec import BaseSpec
 
-__all__ = ["KERAS_CLASSES", "Conversion", "from_keras", "convert_keras"]
+__all__ = ["KERAS_CLASSES", "Conversion", "from_keras", "convert_keras", "convert_keras_config",
+           "is_initializer_config"]
 
 _VS = ("seed", "input_axes", "output_axes")
 
@@ -188,3 +199,90 @@ def _from_initspec(config: Any) -> Conversion:
 def from_keras(obj: Any) -> BaseSpec:
     """The spec of a Keras initializer config (see :func:`convert_keras` for the notes)."""
     return convert_keras(obj).spec
+
+
+def is_initializer_config(obj: Any) -> bool:
+    """Whether ``obj`` is one Keras initializer (a short name, or a config whose class is an
+    initializer) rather than a layer or model config."""
+    if isinstance(obj, str):
+        return True
+    if not isinstance(obj, dict):
+        return False
+    name = obj.get("class_name")
+    if name == "InitSpecInitializer" or str(obj.get("registered_name")).startswith("initspec>"):
+        return True
+    if not isinstance(name, str):
+        return not _initializer_args(obj)
+    return name in _BY_NAME or name in _UNSUPPORTED or not _initializer_args(obj)
+
+
+def _initializer_args(node: Any, path: tuple[str | int, ...] = (), names: tuple[str, ...] = ()) -> list[
+        tuple[tuple[str | int, ...], str, Any]]:
+    """Every ``*_initializer`` argument below ``node``: (JSON path, "<layer path>.<argument>", value)."""
+    out: list[tuple[tuple[str | int, ...], str, Any]] = []
+    if isinstance(node, dict):
+        config = node.get("config")
+        if isinstance(config, dict) and isinstance(node.get("class_name"), str):
+            name = config.get("name")
+            # a model's own name is not part of its parameters' paths (plans name them from the
+            # model down); a layer's, or a nested model's, is
+            is_root_model = not path and "layers" in config
+            inner = (*names, name) if isinstance(name, str) and name and not is_root_model else names
+            for key, value in config.items():
+                if key.endswith("_initializer") and value is not None:
+                    out.append(((*path, "config", key), ".".join((*inner, key)), value))
+                else:
+                    out += _initializer_args(value, (*path, "config", key), inner)
+            return out
+        for key, value in node.items():
+            out += _initializer_args(value, (*path, key), names)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _initializer_args(value, (*path, i), names)
+    return out
+
+
+def convert_keras_config(obj: Any, *, document: Any = None) -> list[tuple[str, Conversion]]:
+    """Convert every initializer argument of a Keras layer or model config.
+
+    Returns ``[("<layer path>.<argument>", Conversion), ...]`` in file order (the layer
+    path joins nested layer names with dots, as plans name parameters).  Every problem is
+    collected into one :class:`~initspec.SpecError`, located in ``document`` when given.
+    """
+    found = _initializer_args(obj)
+    if not found:
+        raise _fail("no_initializers", "no layer in this config has an *_initializer argument; give a Keras "
+                    "initializer config, a layer config or a model's config.json", (), type(obj).__name__)
+    out: list[tuple[str, Conversion]] = []
+    errors: list[ErrorDetail] = []
+    for path, where, value in found:
+        try:
+            conv = _convert(value)
+        except SpecError as exc:
+            for e in exc.errors:
+                e = e.with_prefix(path)
+                if document is not None:
+                    find = document.locate_key if e.code == "unknown_field" else document.locate
+                    pos = find(e.loc) or document.locate(e.loc[:-1])
+                    e = e.with_location(document.filename, *(pos or (None, None)))
+                errors.append(e)
+            continue
+        out.append((where, conv))
+    for path, where, _ in found:  # LSTM's forget-gate bias is a flag, not an initializer
+        if where.endswith(".bias_initializer"):
+            layer = _at(obj, path[:-1])
+            if isinstance(layer, dict) and layer.get("unit_forget_bias"):
+                for i, (w, conv) in enumerate(out):
+                    if w == where:
+                        out[i] = (w, Conversion(conv.spec, conv.keras_class, [*conv.notes, (
+                            "unit_forget_bias=True: Keras sets the forget-gate quarter of this bias to 1 on top of "
+                            "the initializer (a plan with base: keras-defaults reproduces it)")]))
+    if errors:
+        raise SpecError(errors)
+    return out
+
+
+def _at(node: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        node = node[key]
+    return node

@@ -28,7 +28,7 @@ from . import _document
 from .errors import ErrorDetail, SpecError
 from .spec import BaseSpec
 
-__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps"]
+__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps", "write_atomic"]
 
 #: The file format version this initspec writes and reads natively.
 FORMAT_VERSION = 1
@@ -93,7 +93,19 @@ def _from_document(doc: Any, kind: str | None) -> Any:
         file, line, col = _locate(doc, ())
         raise SpecError([ErrorDetail("not_a_mapping", "the file must hold a mapping (key: value pairs) at the top",
                                      value=type(data).__name__, file=file, line=line, col=col)])
-    kind = kind or _detect_kind(data)
+    detected = _detect_kind(data)
+    if kind == "plan" and "scheme" in data:
+        file, line, col = _locate(doc, ("scheme",))
+        raise SpecError([ErrorDetail(
+            "not_a_plan", "this file is a spec (it has 'scheme'), not a plan: explain it with `initspec explain "
+            "FILE --shape ...`, or give it to parameters in a plan's rule (`init:`) or `defaults:`",
+            loc=("scheme",), value=data["scheme"], file=file, line=line, col=col)])
+    if kind == "spec" and detected == "plan":
+        file, line, col = _locate(doc, ())
+        raise SpecError([ErrorDetail(
+            "not_a_spec", "this file is a plan (rules, defaults, seed or base, no 'scheme'), not a spec: dry-run it "
+            "with `initspec plan FILE --model package.module:factory`", file=file, line=line, col=col)])
+    kind = kind or detected
     body = migrate(data, kind=kind, document=doc)
     if kind == "plan":
         from .plans import parse_plan
@@ -148,7 +160,13 @@ def dump(obj: Any, path: str | os.PathLike[str]) -> Path:
     if fmt is None:
         raise SpecError.single("unknown_format", "the file name must end in .json, .yaml or .yml",
                                value=str(path))
-    text = dumps(obj, fmt=fmt)
+    return write_atomic(path, dumps(obj, fmt=fmt))
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a failed write
+    never leaves a half file (or a damaged old one)."""
+    path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:

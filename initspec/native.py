@@ -377,7 +377,7 @@ def _jax(c: _Ctx) -> NativeCall:
     if isinstance(d, D.Uniform):
         if d.lower == 0.0:
             return out(f"uniform({_num(d.upper)})")
-        if d.lower == -d.upper:  # fan_in = 1 for any shape when every axis is both in and out (REFERENCE §3.2)
+        if d.lower == -d.upper:  # fan_in = 1 for any shape when every axis is both in and out
             c.notes.append("symmetric uniform via variance_scaling with every axis as in and out axis (fan_in = 1)")
             every = _shape(tuple(range(rank)))
             return out(f'variance_scaling({_num(d.upper ** 2 / 3.0)}, "fan_in", "uniform", in_axis={every}, '

@@ -208,6 +208,8 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
             message = "NaN and infinity are not allowed"
         elif etype in ("model_type", "dict_type", "model_attributes_type"):
             message = "expected a mapping of fields"
+        elif etype in ("tuple_type", "list_type"):  # file formats have lists; tuples are our storage
+            message = "expected a list (in YAML, one `- ` item per line, or [a, b])"
         if path in seen and etype not in ("extra_forbidden",):
             continue
         seen.add(path)
@@ -243,9 +245,10 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
     if isinstance(obj, BaseSpec):
         return obj
     if isinstance(obj, str):
+        hint = "" if obj in scheme_names() else suggest_scheme(obj)
         raise SpecError.single(
-            "wrong_type", f"a spec is a mapping such as {{scheme: {obj}}}, not a bare string"
-            + suggest_scheme(obj), loc=tuple(loc), value=obj)
+            "wrong_type", f"a spec is a mapping such as {{scheme: {obj}}}, not a bare string" + hint,
+            loc=tuple(loc), value=obj)
     if not isinstance(obj, dict):
         raise SpecError.single("wrong_type", "a spec is a mapping with a 'scheme' key, e.g. {scheme: he, "
                                "distribution: normal}", loc=tuple(loc), value=obj)

@@ -1,6 +1,6 @@
 """The JAX/Flax adapter: conformance of every scheme in every dtype, jit/vmap, determinism,
 errors, Flax linen and nnx layers, the power gate, devices, and agreement with the native
-``jax.nn.initializers`` for every row of REFERENCE.md §7 that has a JAX/Flax column.
+``jax.nn.initializers`` for every row of docs/frameworks.md that has a JAX/Flax column.
 
 Seeds are ``zlib.crc32`` of the case id (xor ``$INITSPEC_SEED_SALT``); statistical checks use
 ``initspec.testing``.
@@ -39,7 +39,7 @@ from initspec.testing.stats import HAAR_MIN_DIAGONAL  # noqa: E402
 HALF = ("float16", "bfloat16", "float32")
 
 
-#: ``INITSPEC_SEED_SALT`` re-rolls every seed (an occasional "is this luck?" run, STATS.md).
+#: ``INITSPEC_SEED_SALT`` re-rolls every seed (an occasional "is this luck?" run, docs/conformance.md).
 SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0")
 
 
@@ -635,7 +635,7 @@ def test_host_platform_devices_in_a_subprocess() -> None:
     assert out["sharded"] == [{"sharding": True, "shards": [4, 4, 4], "same": True}] * 2  # explicit, auto mesh
 
 
-# ----------------------------------------------------------------------------- native agreement (REFERENCE.md §7)
+# ----------------------------------------------------------------------------- native agreement
 
 
 def _native(name: str, *args: Any, **kw: Any) -> Any:

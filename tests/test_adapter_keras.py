@@ -1,7 +1,7 @@
 """The Keras adapter on the TensorFlow backend (in process): conformance of every scheme,
 power gate, determinism and seeding semantics, RNG hygiene, real layers and models with
 save/load, serialization, errors, and two-sample equivalence with the native
-``keras.initializers`` (REFERENCE.md §7).  Statistics follow STATS.md: n >= 65,536 per case
+``keras.initializers``.  Statistics follow docs/conformance.md: n >= 65,536 per case
 (R draws pooled, seeds derived from a crc32 of the case id) at the suite's per-assertion
 level.  The JAX and torch Keras backends run in subprocesses: test_adapter_keras_backends.py."""
 
@@ -261,7 +261,7 @@ def test_power_gate_catches_missing_haar_sign_correction(monkeypatch, shape):
 
 
 def test_power_gate_two_sample_tells_untruncated_from_native_he_normal():
-    """Keras ``HeNormal`` is truncated; initspec's plain ``he normal`` is not (REFERENCE §6.1)."""
+    """Keras ``HeNormal`` is truncated; initspec's plain ``he normal`` is not."""
     ours = draws(_he("normal"), SHAPE, "gate/2s/ours", n=4 * N_SAMPLES)
     native = native_draws(lambda s: keras.initializers.HeNormal(seed=s), SHAPE, "gate/2s/native", n=4 * N_SAMPLES)
     assert_rejected(check_two_sample(ours, native))
@@ -494,7 +494,7 @@ def test_repr_and_attributes():
 
 
 def test_mha_clone_pitfall_int_seed_vs_unseeded():
-    """REFERENCE §2.4: MHA clones the initializer config per projection.  An int seed keeps
+    """docs/frameworks.md: MHA clones the initializer config per projection.  An int seed keeps
     Keras' meaning (identical q/k/v, like native GlorotUniform(seed=1)); unseeded initspec
     initializers draw fresh entropy per call, so the projections differ."""
     def qkv(init):
@@ -513,7 +513,7 @@ def test_mha_clone_pitfall_int_seed_vs_unseeded():
 
 def test_attention_kernels_need_explicit_axes_to_match_native_einsum_fans():
     """Keras >= 3.15 gives EinsumDense's VarianceScaling initializers the einsum axes; an
-    initspec initializer sees only the shape, so the docs say to pass Axes (REFERENCE §2.2)."""
+    initspec initializer sees only the shape, so the docs say to pass Axes."""
     spec = {"scheme": "glorot", "distribution": "uniform"}
     mha = keras.layers.MultiHeadAttention(num_heads=4, key_dim=16, kernel_initializer=I.GlorotUniform(seed=1))
     x = ops.ones((1, 3, 64))

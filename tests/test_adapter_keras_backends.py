@@ -2,9 +2,9 @@
 
 ``KERAS_BACKEND`` is fixed once per process, so each backend runs in a subprocess
 (``sys.executable -c SCRIPT``) that draws every family of scheme in each dtype and checks it
-with ``initspec.testing.check_samples`` (STATS.md: n >= 65,536, crc32-derived seeds),
+with ``initspec.testing.check_samples`` (docs/conformance.md: n >= 65,536, crc32-derived seeds),
 checks determinism and the seeding semantics, that no global RNG state moves, that exact
-truncation holds where the torch backend's own ``truncated_normal`` leaks (REFERENCE §2.3),
+truncation holds where the torch backend's own ``truncated_normal`` leaks,
 that a model saves and loads there, and that a model saved on the TensorFlow backend (in
 this process) loads there with the same specs.  The script prints one JSON line that the
 test asserts on.

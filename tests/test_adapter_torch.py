@@ -1,6 +1,6 @@
 """The PyTorch adapter: conformance of every scheme, power gate, determinism, RNG hygiene,
-real modules, errors, and two-sample equivalence with the native ``torch.nn.init`` calls
-(REFERENCE.md §7).  Statistics follow STATS.md: n >= 65,536 per case (R draws pooled, with
+real modules, errors, and two-sample equivalence with the native ``torch.nn.init`` calls.
+Statistics follow docs/conformance.md: n >= 65,536 per case (R draws pooled, with
 seeds derived from a crc32 of the case id) and the suite's per-assertion level."""
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def test_power_gate_catches_missing_haar_sign_correction(monkeypatch, shape):
 
 def test_power_gate_two_sample_tells_truncated_from_untruncated_he_normal():
     """kaiming_normal_ (untruncated) and the Keras/JAX He normal have the same variance but
-    are different laws (REFERENCE §6.1): the two-sample test must say so."""
+    are different laws: the two-sample test must say so."""
     ours = ist.initializer(_he("truncated_normal"))
     native = draws(lambda w, g: nn.init.kaiming_normal_(w, generator=g), SHAPE, "gate/2s/native", n=4 * N_SAMPLES)
     assert_rejected(check_two_sample(draws(ours, SHAPE, "gate/2s/ours", n=4 * N_SAMPLES), native))
@@ -270,7 +270,7 @@ def test_sparse_zero_pattern_comes_from_the_generator_unlike_native():
         torch.manual_seed(2)  # another global state: ours must not care
         b = init(torch.empty(128, 64), generator=gen(5))
         assert torch.equal(a, b)
-        # torch.nn.init.sparse_ takes its zero pattern from the global RNG (REFERENCE §1.1, §6.16)
+        # torch.nn.init.sparse_ takes its zero pattern from the global RNG
         torch.manual_seed(1)
         n1 = nn.init.sparse_(torch.empty(128, 64), 0.3, generator=gen(5))
         torch.manual_seed(2)
@@ -534,7 +534,7 @@ def test_generator_on_another_device():
     assert exc.value.codes == ["generator_device"]
 
 
-# ======================================================================= equivalence with torch.nn.init (REFERENCE §7)
+# ======================================================================= equivalence with torch.nn.init
 
 
 def _fans(w):

@@ -396,3 +396,174 @@ def test_explain_validate_convert_import_no_framework(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------------------- what a user gets wrong
+
+
+def test_shape_with_spaces_is_refused_not_joined(cli) -> None:
+    res = cli("explain", "{scheme: normal, std: 0.02}", "--shape", "256 128", code=2)
+    assert "'256 128' is not a shape" in res.stderr
+    out = cli("explain", "{scheme: normal, std: 0.02}", "--shape", "256, 128").stdout
+    assert "shape: (256, 128)" in out
+
+
+def test_unknown_layout_gets_did_you_mean(cli) -> None:
+    res = cli("explain", HE, "--shape", "4,4", "--layout", "pytorch", code=2)
+    assert "unknown layout 'pytorch'; did you mean 'torch'?" in res.stderr
+    assert "Value error" not in res.stderr
+
+
+def test_paths_that_are_not_spec_files(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "he.yaml").write_text("format_version: 1\nscheme: he\ndistribution: normal\n",
+                                                 encoding="utf-8")
+    assert "this is a directory" in cli("explain", "specs", "--shape", "4,4", code=1).stderr
+    res = cli("explain", "specs/he", "--shape", "4,4", code=1)
+    assert "no such file" in res.stderr and "did you mean 'specs/he.yaml'?" in res.stderr
+    assert "[file_not_found]" in cli("explain", "specs/nope.yaml", "--shape", "4,4", code=1).stderr
+    # a scheme name alone is not a spec; the hint says how to write one, not "did you mean 'he'"
+    res = cli("explain", "he", "--shape", "4,4", code=1)
+    assert "{scheme: he}" in res.stderr and "did you mean" not in res.stderr
+
+
+def test_spec_file_given_as_a_plan(cli, model_dir: Path) -> None:
+    pytest.importorskip("initspec.plans")
+    (model_dir / "he.yaml").write_text("format_version: 1\nscheme: he\ndistribution: normal\n", encoding="utf-8")
+    res = cli("plan", "he.yaml", "--model", "cli_test_models:mlp", code=1)
+    assert res.stderr.startswith("error: scheme (he.yaml:2:9): this file is a spec (it has 'scheme'), not a plan")
+    assert "[not_a_plan]" in res.stderr and res.stderr.count("error:") == 1
+    model = {"fc1.weight": __import__("numpy").zeros((8, 4), "float32")}
+    with pytest.raises(initspec.SpecError) as err:
+        initspec.plan(model_dir / "he.yaml", model)
+    assert err.value.codes == ["not_a_plan"]
+
+
+def test_plan_strictness_located_in_the_file(cli, model_dir: Path) -> None:
+    pytest.importorskip("initspec.plans")
+    (model_dir / "typo.yaml").write_text(
+        "format_version: 1\nrules:\n"
+        "  - match: {role: weight}\n    init: {scheme: he, distribution: normal}\n"
+        "  - match: {role: bias}\n    init: {scheme: zeros}\n"
+        "  - name: output\n    match: {type: Linaer}\n    init: {scheme: zeros}\n", encoding="utf-8")
+    res = cli("plan", "typo.yaml", "--model", "cli_test_models:mlp", code=1)
+    lines = res.stderr.splitlines()
+    assert lines[0] == "1 problem resolving the plan against the model (nothing was changed)"
+    assert lines[1].startswith("error: rules[2] (output) (typo.yaml:7:5): rule {type=Linaer} matches no parameter; "
+                               "no parameter has type 'Linaer'")
+    assert "--no-strict" in lines[1]
+    # --no-strict: the same problem is a warning under the table; the JSON form keeps it too
+    out = cli("plan", "typo.yaml", "--model", "cli_test_models:mlp", "--no-strict").stdout
+    assert out.splitlines()[-1].startswith("warning: rules[2] (output): rule {type=Linaer} matches no parameter")
+    # --format json: the errors are JSON on stdout, as validate --format json prints them
+    res = cli("plan", "typo.yaml", "--model", "cli_test_models:mlp", "--format", "json", code=1)
+    errors = json.loads(res.stdout)
+    assert [(e["code"], e["line"], e["col"]) for e in errors] == [("unused_rule", 7, 5)]
+
+
+def test_plan_seed_override_is_checked_like_the_file(cli, model_dir: Path) -> None:
+    pytest.importorskip("initspec.plans")
+    assert cli("plan", "plan.yaml", "--model", "cli_test_models:mlp", "--seed", "-3", code=2).exit_code == 2
+    model = {"fc1.weight": __import__("numpy").zeros((8, 4), "float32")}
+    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "zeros"}}]}
+    for bad in (-3, True, 1.5):
+        with pytest.raises(initspec.SpecError) as err:
+            initspec.apply(plan, model, seed=bad)
+        assert err.value.codes == ["bad_seed"]
+
+
+def test_factory_failures_and_output_paths_fail_early(cli, model_dir: Path) -> None:
+    pytest.importorskip("initspec.plans")
+    (model_dir / "cli_bad_models.py").write_text("def boom():\n    raise RuntimeError('no data here')\n\n"
+                                                 "def needs_arg(width):\n    return {}\n", encoding="utf-8")
+    res = cli("plan", "plan.yaml", "--model", "cli_bad_models:boom", code=1)
+    assert "calling cli_bad_models:boom() failed: RuntimeError: no data here" in res.stderr
+    assert "[model_import]" in res.stderr
+    res = cli("plan", "plan.yaml", "--model", "cli_bad_models:needs_arg", code=1)
+    assert "failed: TypeError" in res.stderr and "[model_import]" in res.stderr
+    res = cli("plan", "plan.yaml", "--model", "cli_test_models:mlp", "--apply", "--manifest", "nodir/m.json",
+              code=2)
+    assert "the folder 'nodir' does not exist" in res.stderr and not (model_dir / "nodir").exists()
+    assert "does not exist" in cli("sample", HE, "--shape", "4,4", "--plot", "nodir/x.png", code=2).stderr
+
+
+def test_debug_after_the_command(tmp_path: Path) -> None:
+    out = subprocess.run([_script(), "explain", "{scheme: he}", "--shape", "4,4", "--debug"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1 and "No such option" not in out.stderr
+    assert "Traceback" in out.stderr and "[missing_field]" in out.stderr
+
+
+# ----------------------------------------------------------------------------- convert keras: files and models
+
+
+def test_convert_keras_output_file_keeps_the_notes(cli, tmp_path: Path) -> None:
+    target = tmp_path / "vs.yaml"
+    cfg = '{"class_name": "VarianceScaling", "config": {"scale": 2.0, "distribution": "normal", "seed": 1}}'
+    res = cli("convert", "keras", cfg, "-o", str(target))
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# converted from Keras VarianceScaling\n# Keras seed 1 dropped")
+    assert "truncated normal" in text and res.stdout == ""
+    assert initspec.load(target).to_dict()["scheme"] == "keras.variance_scaling"
+    as_json = tmp_path / "vs.json"  # the suffix decides the format
+    cli("convert", "keras", cfg, "-o", str(as_json))
+    assert json.loads(as_json.read_text(encoding="utf-8"))["scheme"] == "keras.variance_scaling"
+    assert cli("convert", "keras", cfg, "-o", str(tmp_path / "vs.txt"), code=2).exit_code == 2
+
+
+def test_convert_keras_model_config_lists_every_initializer(cli) -> None:
+    out = cli("convert", "keras", str(ROOT / "examples" / "keras_mlp_config.json")).stdout.splitlines()
+    assert out[0].startswith("# 6 initializers in the Keras config")
+    body = dict(line.split(": ", 1) for line in out[1:])
+    assert json.loads(body['"fc1.kernel_initializer"']) == {"scheme": "keras.glorot_uniform"}
+    assert json.loads(body['"norm.gamma_initializer"']) == {"scheme": "ones"}
+    data = json.loads(cli("convert", "keras", str(ROOT / "examples" / "keras_mlp_config.json"), "--format",
+                          "json").stdout)
+    assert list(data) == ["fc1.kernel_initializer", "fc1.bias_initializer", "norm.beta_initializer",
+                          "norm.gamma_initializer", "head.kernel_initializer", "head.bias_initializer"]
+    res = cli("convert", "keras", str(ROOT / "examples" / "keras_mlp_config.json"), "-o", "x.yaml", code=1)
+    assert "--output writes one spec" in res.stderr
+
+
+def test_convert_keras_model_config_errors_are_located(cli, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "d", "kernel_initializer": {"class_name": "GlorotNormall",
+                                                                            "config": {}}}}]}}, indent=1),
+                   encoding="utf-8")
+    res = cli("convert", "keras", str(cfg), code=1)
+    assert "config.layers[0].config.kernel_initializer.class_name (" in res.stderr
+    assert "did you mean 'GlorotNormal'" in res.stderr and "[unknown_keras_class]" in res.stderr
+
+
+def test_convert_keras_saved_model_file(cli, tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    from initspec.convert import convert_keras_config
+
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="rnn"),
+                              keras.layers.Dense(2, kernel_initializer="he_normal", name="out")], name="seq")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    out = cli("convert", "keras", str(path), "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["rnn.recurrent_initializer"]["scheme"] == "keras.orthogonal"
+    assert data["out.kernel_initializer"] == {"scheme": "keras.he_normal"}
+    assert "unit_forget_bias=True" in out.stderr  # the LSTM's forget-gate bias of 1 is said, not lost
+    assert [w for w, _ in convert_keras_config(model.get_config())] == list(data)
+    bad = tmp_path / "not.keras"
+    bad.write_bytes(b"not a zip")
+    assert "[file_unreadable]" in cli("convert", "keras", str(bad), code=1).stderr
+
+
+def test_conformance_never_passes_on_nothing(cli) -> None:
+    pytest.importorskip("scipy")
+    pytest.importorskip("initspec.testing.runner")
+    res = cli("conformance", "--backend", "numpy", "--case", "he_normall-*", code=2)
+    assert "matches no case id" in res.stderr and "did you mean he_normal-*" in res.stderr
+    res = cli("conformance", "--backend", "numpy", "--device", "cuda", "--quiet", code=1)
+    assert "nothing to test" in res.stderr
+    out = cli("conformance", "--backend", "numpy", "--list-cases", "--case", "he_*-square-float32").stdout
+    assert out.split() == ["he_uniform-square-float32", "he_normal-square-float32",
+                           "he_truncated_normal-square-float32", "he_fan_out_leaky-square-float32"]
+    assert "--list-cases" in cli("conformance", "--help").stdout

@@ -73,7 +73,9 @@ def test_absent_devices_and_backends_show_as_skipped_with_the_reason() -> None:
     reasons = {(a.backend, a.device): a.reason for a in report.absent}
     assert reasons[("torch", "cuda")].startswith("no CUDA device")
     assert "unknown backend 'no_such_backend'" in reasons[("no_such_backend", "*")]
-    assert report.results == [] and report.passed
+    # nothing could be tested: visible as skipped, and not a pass
+    assert report.results == [] and not report.tested and not report.passed
+    assert "TESTED NOTHING" in report.summary_line() and report.to_dict()["passed"] is False
     assert "skipped: no CUDA device" in report.to_text()
     if HAS_JAX:
         assert runner.make_plan(["jax"], ["cuda"]).absent[0].reason == "no CUDA device"

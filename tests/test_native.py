@@ -1,5 +1,5 @@
 """The native calls printed by ``explain`` are executed in each framework and their samples
-tested against the resolved law (STATS.md checks, n >= 65,536, fixed seeds).
+tested against the resolved law (docs/conformance.md checks, n >= 65,536, fixed seeds).
 
 Every case draws at a shape of at least 65,536 elements, so one call is one full sample.
 The torch snippet acts on a tensor ``w`` in torch's layout and is seeded through

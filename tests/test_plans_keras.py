@@ -45,8 +45,8 @@ def seed_of(case_id: str) -> int:
 
 @contextlib.contextmanager
 def keras_seeded(seed: int):
-    """Keras' own initializers draw their default seeds from Python ``random``
-    (REFERENCE.md §2.4): seed it (and NumPy, TF) for a reproducible fresh model, then put the
+    """Keras' own initializers draw their default seeds from Python ``random``:
+    seed it (and NumPy, TF) for a reproducible fresh model, then put the
     Python and NumPy states back."""
     py, npst = random.getstate(), np.random.get_state()
     keras.utils.set_random_seed(seed % 2**32)

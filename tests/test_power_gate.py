@@ -1,4 +1,4 @@
-"""The power gate (STATS.md): every wrong sampler is rejected by the suite's own checks,
+"""The power gate (docs/conformance.md): every wrong sampler is rejected by the suite's own checks,
 seeds and α, on every installed backend - and the same cases pass without the bug."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Resolution against closed forms and REFERENCE.md's equivalence table."""
+"""Resolution against closed forms and the frameworks' equivalence table."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_fans(layout, shape, fi, fo):
 def test_transposed_conv_fans_follow_each_framework():
     # torch ConvTranspose2d(64 -> 128, 3): weight (in=64, out=128, 3, 3); torch reads dim 1 as fan_in
     torch_w = R({"scheme": "torch.default_weight"}, (64, 128, 3, 3), "torch")
-    assert torch_w.high == pytest.approx(1 / math.sqrt(128 * 9))  # REFERENCE §1.3, verified bound
+    assert torch_w.high == pytest.approx(1 / math.sqrt(128 * 9))  # docs/frameworks.md
     # Keras Conv2DTranspose kernel (*k, filters, in): fan_in = k * filters
     assert initspec.compute_fans((3, 3, 128, 64), "keras").fan_in == 9 * 128
     # Flax ConvTranspose kernel (*k, in, out): fan_in counts input channels
@@ -94,7 +94,7 @@ def test_variance_scaling_variance(dist, var, mode):
         assert d.high == pytest.approx(2 * math.sqrt(1.7 / n) / C)
 
 
-# REFERENCE.md §7: (spec, shape, layout) -> (variance, kind, bound or None)
+# docs/frameworks.md: (spec, shape, layout) -> (variance, kind, bound or None)
 TABLE = [
     # Glorot uniform = xavier_uniform_ = GlorotUniform: L = sqrt(6/(fi+fo))
     ({"scheme": "glorot", "distribution": "uniform"}, (64, 32), "torch", "bound", math.sqrt(6 / 96)),

@@ -1,5 +1,5 @@
 """Experiment design: the configured sample size and significance level resolve the errors
-STATS.md promises to catch, for every law in the case table - so nobody can quietly weaken
+docs/conformance.md promises to catch, for every law in the case table - so nobody can quietly weaken
 the suite (fewer draws, a bigger budget, a lower α) without this file failing."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from initspec.testing.stats import (
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
-#: Required probability of catching each error in one case (STATS.md: 1 - 1e-6).
+#: Required probability of catching each error in one case (docs/conformance.md: 1 - 1e-6).
 POWER = 1 - 1e-6
 
 

@@ -42,7 +42,7 @@ different values on different backends (TF Philox, JAX threefry, torch generator
 .. warning::
    Keras' ``MultiHeadAttention`` (and other composite layers) clone the initializer's
    config for each sub-layer.  With native Keras, ``GlorotUniform(seed=1)`` therefore gives
-   **identical** query, key and value kernels (REFERENCE.md §2.4).  initspec keeps Keras'
+   **identical** query, key and value kernels.  initspec keeps Keras'
    meaning of an int seed, so an int-seeded initspec initializer has the same pitfall, and
    so does a SeedGenerator (its config restarts from its initial seed).  The default
    ``seed=None`` draws new entropy on every call, so clones give distinct kernels.  For
@@ -52,7 +52,7 @@ different values on different backends (TF Philox, JAX threefry, torch generator
 .. warning::
    Since Keras 3.15, ``EinsumDense`` (and so ``MultiHeadAttention``) hands the einsum's
    input/output axes to *VarianceScaling* initializers only, so native Glorot on a query
-   kernel (E, H, D) uses fan_in = E, fan_out = H·D (REFERENCE.md §2.2).  An initspec
+   kernel (E, H, D) uses fan_in = E, fan_out = H·D.  An initspec
    initializer is given just the shape, and ``layout="keras"`` reads a rank-3 kernel as a
    convolution (fan_in = H·E, fan_out = D·E).  For attention kernels pass explicit axes:
    ``layout=initspec.Axes(in_axes=(0,), out_axes=(1, 2))`` for query/key/value and
@@ -69,8 +69,8 @@ spec.  Keras is imported lazily, so the class only exists once this module has b
 process, or pass ``custom_objects={"InitSpecInitializer": iskeras.InitSpecInitializer}``.
 
 Truncated normal: ``keras.random.truncated_normal`` is not used - its cut is fixed at ±2σ,
-and on the torch backend it returns an untruncated value about 4e-6 of the time
-(REFERENCE.md §2.3).  Instead, when float precision allows (the usual case: bounds within
+and on the torch backend it returns an untruncated value about 4e-6 of the time.
+Instead, when float precision allows (the usual case: bounds within
 4σ in float32, 6σ in float64) initspec uses the inverse CDF, x = μ + σ·√2·erfinv(v) with
 v uniform on [erf(α/√2), erf(β/√2)) - one pass, and faster than the native ±2σ sampler
 on the TF and torch backends.  Deep tails and very wide bounds use exact rejection sampling instead: a normal,

@@ -19,7 +19,7 @@ Randomness
     ``torch.Generator`` (on the tensor's device) every draw - including the zero pattern
     of ``sparse`` - comes from that generator and the global RNG state is left untouched.
     Same generator state, device and dtype -> bit-identical values; CPU and CUDA streams
-    differ (REFERENCE.md §1.4).
+    differ.
 
 How each law is drawn (all on the tensor's device, no host round trip)
     ==================  =================================================================
@@ -49,7 +49,7 @@ depend on the memory format.
 
 .. warning::
    ``torch.nn.init.sparse_`` draws its zero pattern from the *global* RNG even when a
-   ``generator`` is passed (REFERENCE.md §1.1); here the generator decides everything.
+   ``generator`` is passed; here the generator decides everything.
 
 .. warning::
    ``torch.nn.init.orthogonal_`` fails on float16/bfloat16 tensors (no half-precision QR);

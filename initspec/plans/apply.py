@@ -43,9 +43,10 @@ class Manifest:
         return json.dumps(self.to_json(), indent=2)
 
     def write(self, path: Any) -> None:
-        from pathlib import Path
+        """Write the manifest as JSON, atomically (a failed write leaves no half file)."""
+        from ..files import write_atomic
 
-        Path(path).write_text(self.dumps() + "\n", encoding="utf-8")
+        write_atomic(path, self.dumps() + "\n")
 
 
 def apply(plan_obj: Any, model: Any, *, seed: int | None = None, strict: bool = True,

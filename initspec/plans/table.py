@@ -194,6 +194,17 @@ def _candidates(plan: Plan) -> list[_Candidate]:
     return out
 
 
+def _near_types(rule: Rule, types: list[str]) -> str:
+    """"; no parameter has type 'Linaer' (did you mean 'Linear'?)" for a mistyped native type."""
+    missing = [t for t in rule.match.type or () if t not in types]
+    if not missing:
+        return ""
+    hits = list(dict.fromkeys(h for t in missing for h in difflib.get_close_matches(t, types, n=2, cutoff=0.6)))
+    return (f"; no parameter has type {', '.join(repr(t) for t in missing)}"
+            + (f" (did you mean {', '.join(repr(h) for h in hits)}?)" if hits else f" (types here: "
+               f"{', '.join(sorted(types)[:8])}{', ...' if len(types) > 8 else ''})"))
+
+
 def _near_paths(rule: Rule, paths: list[str], aliases: dict[str, str]) -> str:
     if not rule.match.path:
         return ""
@@ -269,7 +280,11 @@ def _coerce_plan(obj: Any) -> Plan:
 def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int | None = None,
                 strict: bool = True) -> PlanTable:
     """The framework-free part of :func:`plan`: match, resolve and check ``params``."""
-    seed = p_obj.seed if seed is None else seed
+    if seed is None:
+        seed = p_obj.seed
+    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError.single("bad_seed", "a plan's seed is a non-negative integer (as `seed:` in the file)",
+                               loc=("seed",), value=seed)
     seen: dict[str, str] = {}
     for p in params:
         if p.path in seen:
@@ -321,13 +336,14 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
             row = _resolve_row(p, blk, cands[w], tuple(cands[i].label for i in shadow), seed, errors, resolved)
             rows += [row] if row else []
     paths = [p.path for p in params]
+    types = sorted({p.type for p in params})
     aliases = {a: p.path for p in params for a in p.aliases}
     for i, c in enumerate(cands):
         if c.user and not used[i]:
             problems.append(ErrorDetail(
                 "unused_rule",
-                f"rule {c.rule.match.describe()} matches no parameter{_near_paths(c.rule, paths, aliases)}; fix or remove "
-                "it (strict=False makes this a warning)",
+                f"rule {c.rule.match.describe()} matches no parameter{_near_types(c.rule, types)}"
+                f"{_near_paths(c.rule, paths, aliases)}; fix or remove it (strict=False, or plan --no-strict, makes this a warning)",
                 loc=(c.label,)))
     warns: list[str] = []
     if strict:

@@ -1,7 +1,7 @@
 """initspec's conformance suite, shipped with the package.
 
 * :func:`check_samples` tests drawn tensors from any backend against the law
-  :func:`initspec.resolve` computed (``STATS.md``); :func:`check_two_sample` and
+  :func:`initspec.resolve` computed (``docs/conformance.md``); :func:`check_two_sample` and
   :func:`check_independent` compare two samples.
 * :mod:`initspec.testing.cases` is the case table, :mod:`initspec.testing.backends` the
   backend drivers (and :func:`register_backend` for a third party's),

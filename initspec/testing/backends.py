@@ -202,7 +202,7 @@ class TorchBackend(Backend):
     def prepare(self) -> None:
         import torch
 
-        torch.backends.cuda.matmul.allow_tf32 = False  # STATS.md: no TF32 in device runs
+        torch.backends.cuda.matmul.allow_tf32 = False  # no TF32 in device runs (docs/conformance.md, Devices)
         torch.backends.cudnn.allow_tf32 = False
 
     def devices(self) -> list[Device]:

@@ -2,7 +2,7 @@
 
 A **case** is one spec drawn at one tensor shape in one dtype: ``scheme × shape family ×
 dtype``.  The runner crosses it with a backend and a device and tests the samples against
-``initspec.resolve(spec, shape, layout=<the backend's native layout>)`` (see ``STATS.md``).
+``initspec.resolve(spec, shape, layout=<the backend's native layout>)`` (see ``docs/conformance.md``).
 
 * :data:`SCHEMES` - every plain scheme, each fan mode × distribution of variance scaling,
   the named specialisations (Glorot, He, LeCun) and a few framework presets.

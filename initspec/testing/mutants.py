@@ -1,4 +1,4 @@
-"""The power gate's wrong samplers (STATS.md, "the suite must fail on wrong samplers").
+"""The power gate's wrong samplers (docs/conformance.md, "the power gate").
 
 Each :class:`Mutant` is a bug a real adapter could have.  Most are a rewrite of the
 resolved law applied *inside* a backend's low-level sampler (so the initializer, the

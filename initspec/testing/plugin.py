@@ -104,14 +104,14 @@ class _State:
     @property
     def plan(self) -> Any:
         if self._plan is None:
-            from .runner import BudgetError, make_plan
+            from .runner import BudgetError, SelectionError, make_plan
 
             opt = self.config.getoption
-            plan = make_plan(opt("initspec_backend"), opt("initspec_device"), opt("initspec_case"),
-                             coverage=opt("initspec_coverage"))
             try:
+                plan = make_plan(opt("initspec_backend"), opt("initspec_device"), opt("initspec_case"),
+                                 coverage=opt("initspec_coverage"))
                 plan.check_budget()
-            except BudgetError as exc:
+            except (BudgetError, SelectionError) as exc:
                 raise pytest.UsageError(str(exc)) from None
             for backend in plan.backends.values():
                 backend.prepare()

@@ -66,9 +66,15 @@ class Report:
     # -- verdicts -----------------------------------------------------------------------
 
     @property
+    def tested(self) -> bool:
+        """Whether anything was tested at all (not every test skipped, not every device absent)."""
+        return any(r.status not in ("skipped", "xfailed") for r in self.results)
+
+    @property
     def passed(self) -> bool:
-        """No failure, error or unexpected pass (skips and absent devices are fine)."""
-        return all(r.ok for r in self.results)
+        """Something was tested, and nothing failed, errored or passed unexpectedly (skips
+        and absent devices are fine).  A run that tested nothing has not passed."""
+        return self.tested and all(r.ok for r in self.results)
 
     @property
     def failures(self) -> list[ItemResult]:
@@ -116,7 +122,7 @@ class Report:
 
     def summary_line(self) -> str:
         c = self.counts()
-        verdict = "PASSED" if self.passed else "FAILED"
+        verdict = "PASSED" if self.passed else "FAILED" if self.tested else "TESTED NOTHING"
         return (f"initspec conformance {verdict}: {c['passed']} passed, {c['failed'] + c['error']} failed, "
                 f"{c['skipped']} skipped, {c['xfailed']} xfailed, {c['xpassed']} xpassed, {c['absent']} backends/"
                 f"devices absent; {self.p_values} p-values at alpha_each={ALPHA_EACH:.2g} in {self.seconds:.1f}s "
@@ -183,6 +189,7 @@ class Report:
         cols, agree = self.agreement()
         return {
             "passed": self.passed,
+            "tested": self.tested,
             "summary": self.summary_line(),
             "counts": self.counts(),
             "budget": {"n": N_SAMPLES, "alpha_family": ALPHA_FAMILY, "max_assertions": MAX_ASSERTIONS,

@@ -12,7 +12,7 @@ Four kinds of test, each with one id per backend × device:
 
 * ``conformance`` - a case's samples against ``initspec.resolve(spec, shape, layout)``
   with :func:`~initspec.testing.check_samples` (one-sample, never backend vs backend);
-* ``agreement`` - orthogonal entries, where STATS.md asks for a two-sample test against
+* ``agreement`` - orthogonal entries, where the protocol asks for a two-sample test against
   the NumPy reference (:func:`~initspec.testing.check_two_sample`);
 * ``independence`` - two parameters of one plan (seeds derived from their paths) must be
   uncorrelated (:func:`~initspec.testing.check_independent`);
@@ -37,7 +37,7 @@ from .skips import SkipEntry, find_entry, load_skips, stale_entries
 from .stats import MAX_ASSERTIONS, N_SAMPLES, Check, CheckResult, check_independent, check_samples, check_two_sample
 
 __all__ = ["Item", "Absent", "Plan", "ItemResult", "make_plan", "run", "run_item", "main", "BudgetError",
-           "REFERENCE", "AGREEMENT_CASES", "INDEPENDENCE_CASES"]
+           "SelectionError", "REFERENCE", "AGREEMENT_CASES", "INDEPENDENCE_CASES", "check_case_patterns"]
 
 #: The backend the agreement tests compare against.
 REFERENCE = "numpy"
@@ -55,6 +55,10 @@ PARAM_PATHS = ("encoder.layers.0.weight", "encoder.layers.1.weight")
 
 class BudgetError(ValueError):
     """A run would make more p-valued assertions than the Bonferroni budget allows."""
+
+
+class SelectionError(ValueError):
+    """A ``--case`` pattern matches no case id (a typo would otherwise test nothing, silently)."""
 
 
 def derive_param_seed(seed: int, path: str) -> int:
@@ -126,6 +130,27 @@ def _select(patterns: Sequence[str] | None, case_list: list[C.Case]) -> list[C.C
     return [c for c in case_list if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
 
 
+def check_case_patterns(patterns: Sequence[str] | None) -> None:
+    """Raise :class:`SelectionError` naming every pattern that matches no case id of the full
+    table, with the closest ids (``<scheme>-<family>-<dtype>``)."""
+    import difflib
+
+    ids = [c.id for c in C.all_cases()]
+    bad = [p for p in patterns or () if not any(fnmatch.fnmatchcase(i, p) for i in ids)]
+    if not bad:
+        return
+    parts = []
+    for p in bad:
+        scheme = p.split("-", 1)[0].strip("*?")
+        near = difflib.get_close_matches(scheme, list(C.SCHEMES), n=3, cutoff=0.6) if scheme else []
+        near_ids = difflib.get_close_matches(p, ids, n=2, cutoff=0.6)
+        hint = ", ".join([f"{n}-*" for n in near] + [i for i in near_ids if i.split("-", 1)[0] not in near])
+        parts.append(f"{p!r}" + (f" (did you mean {hint}?)" if hint else ""))
+    raise SelectionError(
+        f"--case {', '.join(parts)} matches no case id; ids read <scheme>-<family>-<dtype>, e.g. "
+        "he_normal-conv2d-float16 (list them with --list-cases)")
+
+
 def _device_skip(backend: Backend, devices: Sequence[str] | None) -> tuple[list[Device], list[Absent]]:
     found = backend.devices()
     chosen = found if not devices else [d for d in found if any(d.matches(s) for s in devices)]
@@ -138,7 +163,9 @@ def _device_skip(backend: Backend, devices: Sequence[str] | None) -> tuple[list[
 
 def make_plan(backends: Sequence[str] | None = None, devices: Sequence[str] | None = None,
               cases: Sequence[str] | None = None, *, coverage: C.Coverage | None = None) -> Plan:
-    """Everything a run will test (``cases``: glob patterns over case ids)."""
+    """Everything a run will test (``cases``: glob patterns over case ids; a pattern that
+    matches no case id raises :class:`SelectionError`)."""
+    check_case_patterns(cases)
     names = list(backends) if backends else backend_names()
     plan = Plan([], [], {}, {})
     for name in names:
@@ -344,7 +371,9 @@ def _stderr_progress() -> Callable[[int, int, ItemResult], None]:
 def main(argv: list[str] | None = None) -> int:
     """``initspec conformance`` / ``python -m initspec.testing``: run and print the report.
 
-    Exit status 0 when everything passed (skips allowed), 1 on any failure, 2 on bad usage.
+    Exit status 0 when everything passed (skips allowed), 1 on any failure or when nothing
+    could be tested (every selected backend/device absent), 2 on bad usage (including a
+    ``--case`` pattern that matches no case id).
     """
     import argparse
     import sys
@@ -362,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="write the report to this file instead of stdout")
     p.add_argument("--skips", action="append", help="an extra skip/xfail YAML file (repeatable)")
     p.add_argument("--list", action="store_true", help="list backends, devices and the number of tests, then exit")
+    p.add_argument("--list-cases", action="store_true", help="list the case ids the selection runs, then exit")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--power-gate", action="store_true", help="run the wrong samplers of the power gate instead "
                    "and print whether each is rejected (and its weakest p-value) per backend")
@@ -369,10 +399,22 @@ def main(argv: list[str] | None = None) -> int:
     salt = args.salt if args.salt is not None else _env_salt()
     if args.power_gate:
         return _power_gate(args, salt)
-    plan = make_plan(args.backend, args.device, args.case, coverage=args.coverage)
+    try:
+        plan = make_plan(args.backend, args.device, args.case, coverage=args.coverage)
+    except SelectionError as exc:
+        print(f"initspec conformance: {exc}", file=sys.stderr)
+        return 2
+    if args.list_cases:
+        print("\n".join(dict.fromkeys(i.case.id for i in plan.items if i.test == "conformance" and i.case)))
+        return 0
     if args.list:
         print(_listing(plan))
         return 0
+    if not plan.items:
+        why = "; ".join(f"{a.id}: {a.reason}" for a in plan.absent) or "the selection is empty"
+        print(f"initspec conformance: nothing to test - every selected backend/device is absent ({why})",
+              file=sys.stderr)
+        return 1
     try:
         plan.check_budget()
     except BudgetError as exc:

@@ -1,4 +1,4 @@
-"""Statistical checks of samples against a resolved distribution (see STATS.md).
+"""Statistical checks of samples against a resolved distribution (see docs/conformance.md).
 
 :func:`check_samples` runs, on one or more drawn tensors of a resolved distribution:
 
