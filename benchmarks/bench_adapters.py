@@ -4,7 +4,8 @@
 
 Each backend runs in its own subprocess (Keras' backend and XLA's threads are per
 process, and torch must be imported before TensorFlow), then one table is printed with
-ratio = initspec time / native time (below 1 is faster than native).  Asserts nothing:
+ratio = initspec time / native time, fastest against fastest (below 1 is faster than
+native), with the ratio of the medians beside (``benchmarks/_timing.py``).  Asserts nothing:
 benchmarks report, tests check.
 """
 
@@ -36,9 +37,9 @@ def run_backend(name: str, quick: bool) -> list[dict]:
 
 
 def fmt_table(rows: list[dict]) -> str:
-    head = ("backend", "law", "case", "native ms", "initspec ms", "ratio")
+    head = ("backend", "law", "case", "native ms", "initspec ms", "ratio", "median ratio")
     body = [(r["backend"], r["law"], r["case"], f"{1e3 * r['native_s']:.2f}", f"{1e3 * r['initspec_s']:.2f}",
-             f"{r['ratio']:.3f}") for r in rows]
+             f"{r['ratio']:.3f}", f"{r['median_ratio']:.3f}") for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     line = "| " + " | ".join(f"{{:{w}}}" for w in widths) + " |"
     out = [line.format(*head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]

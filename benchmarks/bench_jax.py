@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from _timing import time_pair
 
 import initspec
 from initspec.adapters import jax as isj
@@ -62,19 +62,6 @@ def laws() -> list[dict[str, Any]]:
              native=nat.lecun_normal()),
         dict(law="orthogonal", spec={"scheme": "orthogonal"}, native=nat.orthogonal(), orthogonal=True),
     ]
-
-
-def _time_pair(native: Callable[[], Any], ours: Callable[[], Any], repeats: int) -> tuple[list[float], list[float]]:
-    """``repeats`` alternating timings of each, after one warm-up (and compile) of each."""
-    native()
-    ours()
-    tn, to = [], []
-    for i in range(repeats):
-        for fn, acc in ((native, tn), (ours, to)) if i % 2 == 0 else ((ours, to), (native, tn)):
-            start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
-    return tn, to
 
 
 def _runner(calls: list[tuple[Callable[..., Any], Any, tuple[int, ...]]]) -> Callable[[], None]:
@@ -125,12 +112,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     else:
                         n_calls.append((side_w[role][0], k, shape))
                         o_calls.append((side_w[role][1], k, shape))
-                tn, to = _time_pair(_runner(n_calls), _runner(o_calls), 1 if quick and case.startswith("GPT")
-                                    else repeats)
-                rows.append(dict(backend="jax", law=law["law"], case=f"{case_name}, {mode}", native_s=min(tn),
-                                 initspec_s=min(to), ratio=min(to) / min(tn),
-                                 native_median_s=statistics.median(tn), initspec_median_s=statistics.median(to),
-                                 n_params=sum(math.prod(s) for s, _ in targets)))
+                timing = time_pair(_runner(n_calls), _runner(o_calls), 1 if quick and case.startswith("GPT")
+                                   else repeats)
+                rows.append(timing.row(backend="jax", law=law["law"], case=f"{case_name}, {mode}",
+                                       n_params=sum(math.prod(s) for s, _ in targets)))
     return rows
 
 
@@ -161,7 +146,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(f"{r['law']:<38} {r['case']:<34} {r['n_params']:>11,} {r['native_s']:>10.4f} "
                      f"{r['initspec_s']:>11.4f} {r['ratio']:>7.3f} "
-                     f"{r['initspec_median_s'] / r['native_median_s']:>13.3f}")
+                     f"{r['median_ratio']:>13.3f}")
     return "\n".join(lines)
 
 

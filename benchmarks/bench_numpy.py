@@ -7,31 +7,20 @@ in place (normal), ``rng.random(shape, dtype=np.float32)`` mapped onto [low, hig
 (uniform) - the fastest way NumPy offers to draw each law.  initspec side: the NumPy
 adapter's initializer for the same spec (resolution cached, as in a plan).  NumPy has no
 truncated normal, so that row compares against ``scipy.stats.truncnorm.rvs`` with the same
-bounds.  Times are the fastest of the repeats (native and initspec alternate); ratio =
-initspec / native.  Prints a table; asserts nothing.  ``run(quick)`` returns the rows.
+bounds.  Times are the fastest of the repeats (native and initspec alternate; the ratio of
+the medians beside, ``benchmarks/_timing.py``); ratio = initspec / native.  Prints a table; asserts nothing.  ``run(quick)`` returns the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _timing import time_pair
 
 from initspec.adapters import numpy as isnp
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -69,10 +58,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     for law, spec, native in cases:
         init = isnp.initializer(spec)
         init(shape, seed=0)  # resolve once
-        tn = _best(native, repeats)
-        to = _best(lambda: init(shape, seed=0), repeats)
-        rows.append(dict(backend="numpy", law=law, case=f"{side}x{side}", native_s=tn, initspec_s=to,
-                         ratio=to / tn))
+        timing = time_pair(native, lambda init=init: init(shape, seed=0), repeats)
+        rows.append(timing.row(backend="numpy", law=law, case=f"{side}x{side}"))
     return rows
 
 
@@ -80,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1024x1024 and fewer repeats")
     args = parser.parse_args(argv)
-    print(f"{'law':40} {'case':10} {'native ms':>10} {'initspec ms':>12} {'ratio':>7}")
+    print(f"{'law':40} {'case':10} {'native ms':>10} {'initspec ms':>12} {'ratio':>7} {'median':>7}")
     for r in run(args.quick):
         print(f"{r['law']:40} {r['case']:10} {1e3 * r['native_s']:10.2f} {1e3 * r['initspec_s']:12.2f} "
-              f"{r['ratio']:7.3f}")
+              f"{r['ratio']:7.3f} {r['median_ratio']:7.3f}")
 
 
 if __name__ == "__main__":

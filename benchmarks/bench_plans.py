@@ -18,17 +18,19 @@
     of 1,000 / 10,000 / 50,000 parameters (``nn.ModuleList`` of Linear(8, 8)), with the
     time per parameter - it should stay flat (linear scaling).
 
-Medians of the repeats after one warm-up; native and initspec alternate.  ratio =
-initspec / native.  Prints a table; asserts nothing.  ``run(quick)`` returns the rows.
+The fastest of the repeats after one warm-up, native and initspec alternating, with the
+ratio of the medians beside (``benchmarks/_timing.py``); ``plan()`` alone reports its median.
+ratio = initspec / native.  Prints a table; asserts nothing.  ``run(quick)`` returns the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from _timing import time_one, time_pair
 
 import initspec
 
@@ -116,19 +118,6 @@ def stage_and_swap(model: Any, plan: Any) -> None:
             raise
 
 
-def _time_pair(native: Callable[[], Any], ours: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Medians of ``repeats`` alternating timings, after one warm-up of each."""
-    native()
-    ours()
-    tn, to = [], []
-    for i in range(repeats):
-        for fn, acc in ((native, tn), (ours, to)) if i % 2 == 0 else ((ours, to), (native, tn)):
-            start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
-    return statistics.median(tn), statistics.median(to)
-
-
 def _apply_rows(repeats: int, on_row: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     import torch
 
@@ -143,9 +132,9 @@ def _apply_rows(repeats: int, on_row: Callable[[dict[str, Any]], None] | None) -
     ]
     rows = []
     for law, ours in variants:
-        tn, to = _time_pair(lambda: hand_init(model, g), ours, repeats)
-        rows.append(dict(backend="torch", law=law, case=f"GPT-2 small nn.Module ({n / 1e6:.1f}M)", native_s=tn,
-                         initspec_s=to, ratio=to / tn, n_params=n, params=len(list(model.parameters()))))
+        timing = time_pair(lambda: hand_init(model, g), ours, repeats)
+        rows.append(timing.row(backend="torch", law=law, case=f"GPT-2 small nn.Module ({n / 1e6:.1f}M)", n_params=n,
+                               params=len(list(model.parameters()))))
         if on_row is not None:
             on_row(rows[-1])
     return rows
@@ -162,17 +151,11 @@ def _plan_rows(sizes: tuple[int, ...], repeats: int,
     for n in sizes:
         with torch.device("meta"):
             model = nn.ModuleDict({"layers": nn.ModuleList(nn.Linear(8, 8) for _ in range(n // 2))})
-        initspec.plan(plan, model)  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            table = initspec.plan(plan, model)
-            times.append(time.perf_counter() - start)
-        assert len(table) == n
-        t = statistics.median(times)
+        assert len(initspec.plan(plan, model)) == n  # warm-up, and the table is whole
+        t = statistics.median(time_one(lambda model=model: initspec.plan(plan, model), repeats))
         rows.append(dict(backend="torch", law="initspec.plan (walk + resolve, no draw)",
                          case=f"{n:,} params (Linear(8, 8) x {n // 2:,})", native_s=float("nan"), initspec_s=t,
-                         ratio=float("nan"), n_params=n, params=n, us_per_param=1e6 * t / n))
+                         ratio=float("nan"), median_ratio=float("nan"), n_params=n, params=n, us_per_param=1e6 * t / n))
         if on_row is not None:
             on_row(rows[-1])
     return rows
@@ -181,22 +164,23 @@ def _plan_rows(sizes: tuple[int, ...], repeats: int,
 def run(quick: bool = False, *, repeats: int | None = None,
         on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Both parts; one row per measurement (``on_row`` sees each as it is measured)."""
-    repeats = repeats or (3 if quick else 5)
+    repeats = repeats or (3 if quick else 7)
     rows = _apply_rows(repeats, on_row)
     rows += _plan_rows((1_000, 10_000) if quick else (1_000, 10_000, 50_000), repeats, on_row)
     return rows
 
 
 HEAD = (f"{'measurement':<50} {'case':<34} {'tensors':>8} {'hand loop s':>12} {'initspec s':>11} {'ratio':>7} "
-        f"{'us/param':>9}")
+        f"{'median':>7} {'us/param':>9}")
 
 
 def format_row(r: dict[str, Any]) -> str:
     native = "-" if r["native_s"] != r["native_s"] else f"{r['native_s']:.4f}"  # NaN: no native counterpart
     ratio = "-" if r["ratio"] != r["ratio"] else f"{r['ratio']:.3f}"
+    median = "-" if r["median_ratio"] != r["median_ratio"] else f"{r['median_ratio']:.3f}"
     per = f"{r['us_per_param']:.1f}" if "us_per_param" in r else "-"
     return (f"{r['law']:<50} {r['case']:<34} {r['params']:>8,} {native:>12} {r['initspec_s']:>11.4f} {ratio:>7} "
-            f"{per:>9}")
+            f"{median:>7} {per:>9}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats, plan() up to 10,000 parameters")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 5; 3 quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7; 3 quick)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads (default: torch's own); 1 is steadier on a busy machine")
     args = parser.parse_args(argv)

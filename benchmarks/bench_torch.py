@@ -7,8 +7,9 @@ Cases: one 4096x4096 float32 weight, and the parameter set of a GPT-2-small-size
 768x768, mlp 3072x768 and 768x3072 with their biases and layernorms).  Fan-based laws are
 applied to the matrices only; fan-free laws to every parameter.  Both sides get a seeded
 ``torch.Generator`` (same RNG work), initializers are compiled once outside the timing
-(as a plan does), native and initspec calls alternate within each repeat, and the median
-of the repeats is reported after one warm-up.  ``torch.set_num_threads`` is left at its
+(as a plan does), native and initspec calls alternate within each repeat, and the fastest
+of the repeats is reported after one warm-up, with the ratio of the medians beside
+(``benchmarks/_timing.py``).  ``torch.set_num_threads`` is left at its
 default unless ``--threads`` is given.  ratio = initspec / native (below 1: initspec is
 faster).  Prints a table; asserts nothing.  ``run(quick)`` returns the rows for a combined report.
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from _timing import time_pair
 
 import initspec
 from initspec.adapters import torch as ist
@@ -84,25 +85,12 @@ def laws() -> list[dict[str, Any]]:
     ]
 
 
-def _time_pair(native: Callable[[], Any], ours: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Medians of ``repeats`` alternating timings, after one warm-up of each."""
-    native()
-    ours()
-    tn, to = [], []
-    for i in range(repeats):
-        for fn, acc in ((native, tn), (ours, to)) if i % 2 == 0 else ((ours, to), (native, tn)):
-            start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
-    return statistics.median(tn), statistics.median(to)
-
-
 def run(quick: bool = False, *, repeats: int | None = None,
         on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Time every law on each case; one row per (law, case).  ``on_row`` sees each row as it is measured."""
     import torch
 
-    repeats = repeats or (3 if quick else 5)
+    repeats = repeats or (3 if quick else 7)
     cases: dict[str, list[tuple[int, ...]]] = {"4096x4096 float32": [(4096, 4096)]}
     if not quick:
         cases["GPT-2 small params (124M)"] = gpt2_small_shapes()
@@ -130,20 +118,21 @@ def run(quick: bool = False, *, repeats: int | None = None,
                 for t in targets:
                     ours_fn(t, g)
 
-            tn, to = _time_pair(native, ours, repeats)
-            rows.append(dict(backend="torch", law=law["law"], case=case_name, native_s=tn, initspec_s=to,
-                             ratio=to / tn, n_params=sum(t.numel() for t in targets), trunc=bool(law.get("trunc"))))
+            timing = time_pair(native, ours, repeats)
+            rows.append(timing.row(backend="torch", law=law["law"], case=case_name,
+                                   n_params=sum(t.numel() for t in targets), trunc=bool(law.get("trunc"))))
             if on_row is not None:
                 on_row(rows[-1])
     return rows
 
 
-HEAD = f"{'law':<50} {'case':<28} {'params':>11} {'native s':>10} {'initspec s':>11} {'ratio':>7} {'speed-up':>9}"
+HEAD = (f"{'law':<50} {'case':<28} {'params':>11} {'native s':>10} {'initspec s':>11} {'ratio':>7} {'median':>7} "
+        f"{'speed-up':>9}")
 
 
 def format_row(r: dict[str, Any]) -> str:
     return (f"{r['law']:<50} {r['case']:<28} {r['n_params']:>11,} {r['native_s']:>10.4f} {r['initspec_s']:>11.4f} "
-            f"{r['ratio']:>7.3f} {1 / r['ratio']:>8.2f}x")
+            f"{r['ratio']:>7.3f} {r['median_ratio']:>7.3f} {1 / r['ratio']:>8.2f}x")
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -155,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4096x4096 only, 3 repeats, 512x512 orthogonal")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per law and case (default 5; 3 quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per law and case (default 7; 3 quick)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads (default: torch's own default); 1 is steadier on a busy machine")
     args = parser.parse_args(argv)
