@@ -167,6 +167,8 @@ def _shape_callback(value: str | None) -> tuple[int, ...] | None:
 
 ShapeOpt = Annotated[Any, typer.Option("--shape", callback=_shape_callback, metavar="D1,D2,...", show_default=False,
                                        help="tensor shape, e.g. 256,128 or 64,3,3,3")]
+
+
 def _layout_callback(value: str | None) -> Layout | None:
     if value is None:
         return None
