@@ -555,22 +555,13 @@ def _build_model(factory: Any, target: str) -> Any:
             value=target) from None
 
 
-def _plan_label_path(label: str) -> tuple[str | int, ...] | None:
-    """Where a user rule sits in the plan file: ``rules[3] (name)`` -> ("rules", 3),
-    ``defaults.bias`` -> ("defaults", "bias"); base-plan rules have no place there."""
-    m = re.fullmatch(r"rules\[(\d+)\]( \(.*\))?", label)
-    if m:
-        return ("rules", int(m.group(1)))
-    if label.startswith("defaults."):
-        return ("defaults", label.split(".", 1)[1])
-    return None
-
-
 def _locate_plan_errors(exc: SpecError, doc: Any) -> SpecError:
     """The plan's errors with the file:line:col of the rule (or default) they name."""
+    from .plans.model import label_path
+
     out = []
     for e in exc.errors:
-        where = _plan_label_path(str(e.loc[0])) if e.loc and e.file is None else None
+        where = label_path(str(e.loc[0])) if e.loc and e.file is None else None
         pos = doc.locate(where) if where is not None else None
         out.append(e.with_location(doc.filename, *pos) if pos else e)
     return SpecError(out, title=exc.title)
@@ -611,8 +602,11 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", plans.PlanWarning)  # the table lists them
-                table = plans.plan(plan_obj, net, seed=seed, strict=strict)
-                result = plans.apply(plan_obj, net, seed=seed, strict=strict) if apply else None
+                if apply:  # apply resolves the plan first and returns that table with the manifest
+                    result = plans.apply(plan_obj, net, seed=seed, strict=strict)
+                    table = result.table
+                else:
+                    result, table = None, plans.plan(plan_obj, net, seed=seed, strict=strict)
         except SpecError as exc:
             raise _locate_plan_errors(exc, doc) from None
         if result is not None and manifest is not None:

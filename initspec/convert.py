@@ -258,6 +258,9 @@ def convert_keras_config(obj: Any, *, document: Any = None) -> list[tuple[str, C
     for path, where, value in found:
         try:
             conv = _convert(value)
+            if path[-1] == "bias_initializer" and (_at(obj, path[:-1]) or {}).get("unit_forget_bias"):
+                conv.notes.append("unit_forget_bias=True: Keras sets the forget-gate quarter of this bias to 1 on "
+                                  "top of the initializer (a plan with base: keras-defaults reproduces it)")
         except SpecError as exc:
             for e in exc.errors:
                 e = e.with_prefix(path)
@@ -268,15 +271,6 @@ def convert_keras_config(obj: Any, *, document: Any = None) -> list[tuple[str, C
                 errors.append(e)
             continue
         out.append((where, conv))
-    for path, where, _ in found:  # LSTM's forget-gate bias is a flag, not an initializer
-        if where.endswith(".bias_initializer"):
-            layer = _at(obj, path[:-1])
-            if isinstance(layer, dict) and layer.get("unit_forget_bias"):
-                for i, (w, conv) in enumerate(out):
-                    if w == where:
-                        out[i] = (w, Conversion(conv.spec, conv.keras_class, [*conv.notes, (
-                            "unit_forget_bias=True: Keras sets the forget-gate quarter of this bias to 1 on top of "
-                            "the initializer (a plan with base: keras-defaults reproduces it)")]))
     if errors:
         raise SpecError(errors)
     return out

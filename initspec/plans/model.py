@@ -106,6 +106,20 @@ class Plan(BaseModel):
         return f"rules[{index}]" + (f" ({rule.name})" if rule.name else "")
 
 
+def label_path(label: str) -> tuple[str | int, ...] | None:
+    """Where the rule a plan error names sits in the plan file: ``rules[3] (name)`` (from
+    :meth:`Plan.rule_label`) -> ("rules", 3), ``defaults.bias`` -> ("defaults", "bias");
+    a base plan's rules are not in the user's file (None)."""
+    import re
+
+    m = re.fullmatch(r"rules\[(\d+)\]( \(.*\))?", label)
+    if m:
+        return ("rules", int(m.group(1)))
+    if label.startswith("defaults."):
+        return ("defaults", label.split(".", 1)[1])
+    return None
+
+
 def expand_spec(spec: BaseSpec, **fill: Any) -> BaseSpec:
     """Fill the layer-dependent fields of a preset that were left empty in a plan."""
     updates = {k: v for k, v in fill.items() if k in type(spec).model_fields and getattr(spec, k) is None
