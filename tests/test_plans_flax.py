@@ -693,36 +693,14 @@ def _values(model):
 
 
 @pytest.mark.parametrize("transactional", [False, True])
-def test_nnx_fault_at_every_checkpoint(transactional, monkeypatch):
+def test_nnx_fault_at_every_checkpoint(transactional, fault_sweep):
     """A failure at any draw or commit: with transactional=True every variable is
     byte-identical afterwards; by default exactly the rows before the failure changed."""
-    model = _fault_model()
-    initspec.apply(LSTM_PLAN, model, seed=1)
-    before = nnx_bytes(model)
-    old = _values(model)
-    fresh = _fault_model()
-    initspec.apply(LSTM_PLAN, fresh, seed=2)
-    new = _values(fresh)
-    table = initspec.plan(LSTM_PLAN, model)
-    order = [r.path for r in table]
+    steps = fault_sweep(LSTM_PLAN, _fault_model, state_bytes=nnx_bytes, row_values=_values, equal=np.array_equal,
+                        transactional=transactional)
+    table = initspec.plan(LSTM_PLAN, _fault_model())
     n_params = len({r.param.native_path for r in table})
-    steps = []
-    monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append((stage, path)))
-    initspec.apply(LSTM_PLAN, _fault_model(), seed=2, transactional=transactional)
-    assert len(steps) == len(order) + (n_params if transactional else 0)
-    for k in range(len(steps)):
-        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
-        with pytest.raises(RuntimeError, match="injected"):
-            initspec.apply(LSTM_PLAN, model, seed=2, transactional=transactional)
-        if transactional or k == 0:
-            assert nnx_bytes(model) == before, f"step {k} {steps[k]}"
-        else:  # the default mode drew exactly the rows before step k
-            now = _values(model)
-            for j, path in enumerate(order):
-                assert np.array_equal(now[path], new[path] if j < k else old[path]), (k, path)
-            monkeypatch.setattr(faults, "HOOK", None)
-            initspec.apply(LSTM_PLAN, model, seed=1)  # back to the reference weights
-            assert nnx_bytes(model) == before
+    assert len(steps) == len(table.rows) + (n_params if transactional else 0)
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])

@@ -25,7 +25,7 @@ pytest.importorskip("scipy")
 import initspec  # noqa: E402
 from initspec import SpecError  # noqa: E402
 from initspec.adapters import keras as ik  # noqa: E402
-from initspec.plans import PlanWarning, faults  # noqa: E402
+from initspec.plans import PlanWarning  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 L = keras.layers
@@ -487,34 +487,15 @@ def _row_values(model, plan=LSTM_PLAN):
 
 
 @pytest.mark.parametrize("transactional", [False, True])
-def test_fault_at_every_checkpoint(transactional, monkeypatch):
+def test_fault_at_every_checkpoint(transactional, fault_sweep):
     """A failure at any draw or commit: with transactional=True every variable is
     byte-identical afterwards; by default exactly the rows before the failure changed."""
-    model = _fault_model()
-    initspec.apply(LSTM_PLAN, model, seed=1)
-    before = state_bytes(model)
-    old = _row_values(model)
-    new = _row_values(initspec.apply(LSTM_PLAN, _fault_model(), seed=2).result)
-    order = [r.path for r in initspec.plan(LSTM_PLAN, model)]
-    steps = []
-    monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append((stage, path)))
-    initspec.apply(LSTM_PLAN, _fault_model(), seed=2, transactional=transactional)
-    n_vars = len({r.param.native_path for r in initspec.plan(LSTM_PLAN, model)})
-    assert len(steps) == len(order) + (n_vars if transactional else 0)
+    steps = fault_sweep(LSTM_PLAN, _fault_model, state_bytes=state_bytes, row_values=_row_values,
+                        equal=np.array_equal, transactional=transactional)
+    table = initspec.plan(LSTM_PLAN, _fault_model())
+    n_vars = len({r.param.native_path for r in table})  # staged: one commit per variable
+    assert len(steps) == len(table.rows) + (n_vars if transactional else 0)
     assert [s for s, _ in steps].count("commit") == (n_vars if transactional else 0)
-    for k in range(len(steps)):
-        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
-        with pytest.raises(RuntimeError, match="injected"):
-            initspec.apply(LSTM_PLAN, model, seed=2, transactional=transactional)
-        if transactional or k == 0:
-            assert state_bytes(model) == before, f"step {k} {steps[k]}"
-        else:  # the default mode drew exactly the rows before step k
-            now = _row_values(model)
-            for j, path in enumerate(order):
-                assert np.array_equal(now[path], new[path] if j < k else old[path]), (k, path)
-            monkeypatch.setattr(faults, "HOOK", None)
-            initspec.apply(LSTM_PLAN, model, seed=1)  # back to the reference weights
-            assert state_bytes(model) == before
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
