@@ -594,10 +594,10 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
         factory = _import_factory(model)
         plans = _plans()
         from ._document import load_path
-        from .files import _from_document
+        from .files import from_document
 
         doc = load_path(plan_file)
-        plan_obj = _from_document(doc, "plan")
+        plan_obj = from_document(doc, "plan")
         net = _build_model(factory, model)
         try:
             with warnings.catch_warnings():

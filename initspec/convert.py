@@ -113,12 +113,19 @@ def convert_keras(obj: Any, *, document: Any = None) -> Conversion:
     except SpecError as exc:
         if document is None:
             raise
-        located = []
-        for e in exc.errors:
-            find = document.locate_key if e.code == "unknown_field" else document.locate
-            pos = find(e.loc) or (document.locate(e.loc[:-1]) if e.loc else None)
-            located.append(e.with_location(document.filename, *(pos or (None, None))))
-        raise SpecError(located) from None
+        raise SpecError(_located(exc.errors, document)) from None
+
+
+def _located(errors: list[ErrorDetail], document: Any) -> list[ErrorDetail]:
+    """``errors`` with the file:line:col of what they name (an unknown key: the key itself)."""
+    if document is None:
+        return list(errors)
+    out = []
+    for e in errors:
+        find = document.locate_key if e.code == "unknown_field" else document.locate
+        pos = find(e.loc) or (document.locate(e.loc[:-1]) if e.loc else None)
+        out.append(e.with_location(document.filename, *(pos or (None, None))))
+    return out
 
 
 def _convert(obj: Any) -> Conversion:
@@ -217,9 +224,10 @@ def is_initializer_config(obj: Any) -> bool:
 
 
 def _initializer_args(node: Any, path: tuple[str | int, ...] = (), names: tuple[str, ...] = ()) -> list[
-        tuple[tuple[str | int, ...], str, Any]]:
-    """Every ``*_initializer`` argument below ``node``: (JSON path, "<layer path>.<argument>", value)."""
-    out: list[tuple[tuple[str | int, ...], str, Any]] = []
+        tuple[tuple[str | int, ...], str, Any, dict[str, Any]]]:
+    """Every ``*_initializer`` argument below ``node``: (JSON path, "<layer path>.<argument>",
+    value, the layer's config)."""
+    out: list[tuple[tuple[str | int, ...], str, Any, dict[str, Any]]] = []
     if isinstance(node, dict):
         config = node.get("config")
         if isinstance(config, dict) and isinstance(node.get("class_name"), str):
@@ -230,7 +238,7 @@ def _initializer_args(node: Any, path: tuple[str | int, ...] = (), names: tuple[
             inner = (*names, name) if isinstance(name, str) and name and not is_root_model else names
             for key, value in config.items():
                 if key.endswith("_initializer") and value is not None:
-                    out.append(((*path, "config", key), ".".join((*inner, key)), value))
+                    out.append(((*path, "config", key), ".".join((*inner, key)), value, config))
                 else:
                     out += _initializer_args(value, (*path, "config", key), inner)
             return out
@@ -255,28 +263,17 @@ def convert_keras_config(obj: Any, *, document: Any = None) -> list[tuple[str, C
                     "initializer config, a layer config or a model's config.json", (), type(obj).__name__)
     out: list[tuple[str, Conversion]] = []
     errors: list[ErrorDetail] = []
-    for path, where, value in found:
+    for path, where, value, layer in found:
         try:
             conv = _convert(value)
-            if path[-1] == "bias_initializer" and (_at(obj, path[:-1]) or {}).get("unit_forget_bias"):
+            if path[-1] == "bias_initializer" and layer.get("unit_forget_bias"):
                 conv.notes.append("unit_forget_bias=True: Keras sets the forget-gate quarter of this bias to 1 on "
                                   "top of the initializer (a plan with base: keras-defaults reproduces it)")
         except SpecError as exc:
-            for e in exc.errors:
-                e = e.with_prefix(path)
-                if document is not None:
-                    find = document.locate_key if e.code == "unknown_field" else document.locate
-                    pos = find(e.loc) or document.locate(e.loc[:-1])
-                    e = e.with_location(document.filename, *(pos or (None, None)))
-                errors.append(e)
+            errors += _located([e.with_prefix(path) for e in exc.errors], document)
             continue
         out.append((where, conv))
     if errors:
         raise SpecError(errors)
     return out
 
-
-def _at(node: Any, path: tuple[str | int, ...]) -> Any:
-    for key in path:
-        node = node[key]
-    return node

@@ -28,7 +28,7 @@ from . import _document
 from .errors import ErrorDetail, SpecError
 from .spec import BaseSpec
 
-__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps", "write_atomic"]
+__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps", "write_atomic", "from_document"]
 
 #: The file format version this initspec writes and reads natively.
 FORMAT_VERSION = 1
@@ -87,7 +87,9 @@ def _detect_kind(data: dict[str, Any]) -> str:
     return "spec"
 
 
-def _from_document(doc: Any, kind: str | None) -> Any:
+def from_document(doc: Any, kind: str | None = None) -> Any:
+    """A spec or plan from an already read :class:`initspec._document.Document` (callers that
+    keep the document to locate later errors in it)."""
     data = doc.data
     if not isinstance(data, dict):
         file, line, col = _locate(doc, ())
@@ -122,12 +124,12 @@ def load(path: str | os.PathLike[str], *, kind: str | None = None) -> Any:
     ``kind`` is ``"spec"``, ``"plan"`` or None (decided by the keys: ``scheme`` means spec).
     Every problem raises :class:`~initspec.SpecError` with file:line:col locations.
     """
-    return _from_document(_document.load_path(path), kind)
+    return from_document(_document.load_path(path), kind)
 
 
 def loads(text: str | bytes, *, fmt: str = "yaml", kind: str | None = None, filename: str | None = None) -> Any:
     """Like :func:`load`, from a string."""
-    return _from_document(_document.load_text(text, fmt=fmt, filename=filename or f"<{fmt}>"), kind)
+    return from_document(_document.load_text(text, fmt=fmt, filename=filename or f"<{fmt}>"), kind)
 
 
 def _payload(obj: Any) -> dict[str, Any]:
