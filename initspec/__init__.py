@@ -13,14 +13,14 @@ only its own, when used.
 
 from __future__ import annotations
 
-from .distributions import Distribution
+from .distributions import Derivation, Distribution
 from .errors import ErrorDetail, ShapeError, SpecError
-from .files import FORMAT_VERSION, dump, dumps, load, loads
+from .files import FORMAT_VERSION, apply, dump, dumps, load, loads, plan
 from .layout import Fans, compute_fans
 from .parsing import Spec, parse
-from .resolution import Derivation, expand, resolve
+from .plans import Manifest, Plan, PlanTable, parse_plan
+from .resolution import expand, resolve
 from .spec import Axes, BaseSpec
-from .plans import Manifest, Plan, PlanTable, apply, parse_plan, plan
 
 __version__ = "0.1.0"
 

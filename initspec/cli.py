@@ -38,8 +38,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import __version__
+from . import __version__, backends
 from .errors import MAX_RENDERED, ErrorDetail, SpecError
+from .sampling import FLOAT_DTYPES
 
 __all__ = ["app", "main"]
 
@@ -58,11 +59,8 @@ class Layout(str, Enum):
     flax = "flax"
 
 
-class Backend(str, Enum):
-    numpy = "numpy"
-    torch = "torch"
-    keras = "keras"
-    jax = "jax"
+#: The backends of the registry (initspec.backends), as a command-line choice.
+Backend = Enum("Backend", {name: name for name in backends.names()}, type=str)  # type: ignore[misc]
 
 
 class Fmt(str, Enum):
@@ -75,9 +73,7 @@ class Kind(str, Enum):
     plan = "plan"
 
 
-#: The layout each backend's adapter uses by default.
-_DEFAULT_LAYOUT = {"numpy": "jax", "torch": "torch", "keras": "keras", "jax": "jax"}
-_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_DTYPES = FLOAT_DTYPES
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -442,29 +438,12 @@ def schema(kind: Annotated[Kind, typer.Option("--kind", help="which file format"
 
 
 def _draw(backend: str, spec: Any, shape: tuple[int, ...], layout: str, seed: int, dtype: str) -> Any:
-    from .testing.stats import to_numpy
-
-    if backend == "numpy":
-        from .adapters import numpy as isnp
-
-        return isnp.initializer(spec, layout)(shape, seed=seed, dtype=dtype)
-    if backend == "torch":
-        from .adapters import torch as ist
-
-        torch = importlib.import_module("torch")
-        t = torch.empty(shape, dtype=getattr(torch, dtype))
-        ist.initializer(spec, layout)(t, generator=torch.Generator().manual_seed(seed))
-        return to_numpy(t)
-    if backend == "keras":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from .adapters import keras as isk
-
-        return to_numpy(isk.initializer(spec, layout, seed=seed)(shape, dtype))
+    """One tensor drawn on the CPU through ``backend``'s public initializer (its conformance
+    driver knows how), as a NumPy array."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .adapters import jax as isj
+    from .testing.backends import get_backend
 
-    jax = importlib.import_module("jax")
-    return to_numpy(isj.initializer(spec, layout)(jax.random.key(seed), shape, dtype))
+    return get_backend(backend).sample(spec, shape, layout, seed, dtype)
 
 
 @app.command()
@@ -480,7 +459,7 @@ def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec
     if dtype not in _DTYPES:
         raise typer.BadParameter(f"{dtype!r}: use one of {', '.join(_DTYPES)}", param_hint="--dtype")
     _check_output(plot, "--plot")
-    lay = layout.value if layout else _DEFAULT_LAYOUT[backend.value]
+    lay = layout.value if layout else backends.get(backend.value).layout
     verbose = sys.stderr.isatty()
     with _errors():
         parsed = _read_spec(spec)
@@ -557,7 +536,7 @@ def _build_model(factory: Any, target: str) -> Any:
 
 def _locate_plan_errors(exc: SpecError, doc: Any) -> SpecError:
     """The plan's errors with the file:line:col of the rule (or default) they name."""
-    from .plans.model import label_path
+    from .plans.rules import label_path
 
     out = []
     for e in exc.errors:
@@ -624,61 +603,56 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
 
 
 _CONFORMANCE_EPILOG = (
-    "More options, passed to python -m initspec.testing: --case GLOB (repeatable; case ids read "
-    "<scheme>-<family>-<dtype>, e.g. 'he_*-conv2d-*'), --list-cases (print the case ids and exit), --list "
-    "(backends, devices, test counts), --coverage full|covering, --skips FILE, --quiet, --power-gate. "
+    "Case ids read <scheme>-<family>-<dtype>, e.g. 'he_*-conv2d-*'. "
     "Exit status: 0 passed, 1 a failure or nothing tested, 2 bad usage. See docs/conformance.md.")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-             epilog=_CONFORMANCE_EPILOG)
-def conformance(ctx: typer.Context,
-                backend: Annotated[Optional[list[str]], typer.Option(
+@app.command(epilog=_CONFORMANCE_EPILOG)
+def conformance(backend: Annotated[Optional[list[str]], typer.Option(
                     "--backend", help="numpy, torch, keras, jax or a registered one (repeatable; default all)")] = None,
                 device: Annotated[Optional[list[str]], typer.Option("--device", help="e.g. cpu, cuda (repeatable)")]
                 = None,
+                case: Annotated[Optional[list[str]], typer.Option(
+                    "--case", help="glob over case ids, e.g. 'he_*-conv2d-*' (repeatable)")] = None,
                 salt: Annotated[Optional[int], typer.Option("--salt", help="re-roll every seed")] = None,
+                coverage: Annotated[Optional[str], typer.Option(
+                    "--coverage", help="full or covering case table for every backend")] = None,
                 fmt: Annotated[str, typer.Option("--format", help="text, json or markdown")] = "text",
                 output: Annotated[Optional[Path], typer.Option("--output", help="write the report here")] = None,
+                skips: Annotated[Optional[list[str]], typer.Option(
+                    "--skips", help="an extra skip/xfail YAML file (repeatable)")] = None,
+                list_backends: Annotated[bool, typer.Option(
+                    "--list", help="list backends, devices and the number of tests, then exit")] = False,
+                list_cases: Annotated[bool, typer.Option(
+                    "--list-cases", help="list the case ids the selection runs, then exit")] = False,
+                quiet: Annotated[bool, typer.Option("--quiet", help="no progress on stderr")] = False,
+                power_gate: Annotated[bool, typer.Option(
+                    "--power-gate", help="run the power gate's wrong samplers instead: is each one rejected?")]
+                = False,
                 ) -> None:
-    """Run the statistical conformance suite (extra options go to python -m initspec.testing)."""
+    """Run the statistical conformance suite on every installed backend and device."""
     if fmt not in ("text", "json", "markdown"):
         raise typer.BadParameter(f"{fmt!r}: use text, json or markdown", param_hint="--format")
+    if coverage not in (None, "full", "covering"):
+        raise typer.BadParameter(f"{coverage!r}: use full or covering", param_hint="--coverage")
     _check_output(output, "--output")
-    known = _conformance_backends()
-    for b in backend or []:
-        if known and b not in known:
-            from .errors import did_you_mean
-
-            raise typer.BadParameter(f"unknown backend {b!r}{did_you_mean(b, known)}; registered: {', '.join(known)}",
-                                     param_hint="--backend")
-    argv: list[str] = []
-    for b in backend or []:
-        argv += ["--backend", b]
-    for d in device or []:
-        argv += ["--device", d]
-    if salt is not None:
-        argv += ["--salt", str(salt)]
-    argv += ["--format", fmt]
-    if output is not None:
-        argv += ["--output", str(output)]
-    argv += list(ctx.args)
     with _errors():
         try:
-            runner = importlib.import_module("initspec.testing.runner")
+            command = importlib.import_module("initspec.testing.command")
         except ImportError as exc:
             raise ImportError(f"the conformance suite needs SciPy: pip install 'initspec[conformance]' ({exc})") \
                 from exc
-        code = runner.main(argv)
+        known = command.engine.backend_names()
+        for b in backend or []:
+            if b not in known:
+                from .errors import did_you_mean
+
+                raise typer.BadParameter(f"unknown backend {b!r}{did_you_mean(b, known)}; registered: "
+                                         f"{', '.join(known)}", param_hint="--backend")
+        code = command.conformance(command.Options(
+            backend, device, case, salt, coverage, fmt, str(output) if output is not None else None, skips,
+            list_backends, list_cases, quiet, power_gate))
     raise typer.Exit(code or 0)
-
-
-def _conformance_backends() -> list[str]:
-    try:
-        from .testing.backends import backend_names
-    except ImportError:  # the runner reports what is missing
-        return []
-    return backend_names()
 
 
 # ----------------------------------------------------------------------------- propagate

@@ -2,22 +2,23 @@
 
 Adapters draw samples from these and nothing else; the conformance suite checks samples
 against them.  Each knows its ``mean``, ``std``, support (``low``/``high``, ±inf when
-unbounded), raw moments and a vectorised ``cdf``.  Plain Python floats and NumPy only.
+unbounded), raw moments and a vectorised ``cdf``, and carries the :class:`Derivation` that
+says how it was obtained.  Plain Python floats and NumPy only.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .resolution import Derivation
+from .layout import Fans, Layout
+from .spec import Axes, BaseSpec
 
 __all__ = [
-    "Distribution", "Constant", "Uniform", "Normal", "TruncatedNormal", "Orthogonal", "Identity",
+    "Derivation", "Distribution", "Constant", "Uniform", "Normal", "TruncatedNormal", "Orthogonal", "Identity",
     "Dirac", "DeltaOrthogonal", "Sparse", "std_normal_cdf", "TRUNC2_STD",
 ]
 
@@ -62,6 +63,44 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How a distribution was obtained; shown by ``explain``."""
+
+    spec: BaseSpec
+    """The spec as given (a preset stays a preset)."""
+    plain: BaseSpec
+    """The plain spec the preset expands to (the same object for plain specs)."""
+    shape: tuple[int, ...]
+    layout: Layout | None
+    fans: Fans | None = None
+    mode: str | None = None
+    fan: float | None = None
+    gain: float | None = None
+    scale: float | None = None
+    variance: float | None = None
+    correction: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """Human-readable steps, one per line."""
+        out = [f"spec: {self.spec.to_dict()}"]
+        if self.plain is not self.spec:
+            out.append(f"expands to: {self.plain.to_dict()}")
+        layout = self.layout.model_dump() if isinstance(self.layout, Axes) else self.layout
+        out.append(f"shape: {self.shape}, layout: {layout}")
+        if self.fans is not None:
+            out.append(f"fans: {self.fans.describe()}")
+        if self.gain is not None:
+            out.append(f"gain: {self.gain:.6g}")
+        if self.variance is not None:
+            out.append(f"variance = scale / {self.mode} = {self.scale:.6g} / {self.fan:.6g} = {self.variance:.6g}")
+        if self.correction is not None:
+            out.append(f"truncation at ±2 parent std, parent std = sqrt(variance) / {self.correction}")
+        out.extend(self.notes)
+        return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Distribution:
     """Base of the resolved distributions."""
@@ -71,14 +110,8 @@ class Distribution:
     random: ClassVar[bool] = True
     #: How this distribution was derived (fans, gain, scale ...); not part of equality.
     derivation: Derivation | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def low(self) -> float:
-        return -math.inf
-
-    @property
-    def high(self) -> float:
-        return math.inf
+    # every law has ``low`` and ``high`` (its support): fields of Uniform and TruncatedNormal,
+    # properties elsewhere (±inf for the unbounded ones)
 
     @property
     def mean(self) -> float:
@@ -140,31 +173,35 @@ class Uniform(Distribution):
     """U[low, high)."""
 
     kind: ClassVar[str] = "uniform"
-    lower: float
-    upper: float
-
-    @property
-    def low(self) -> float:
-        return self.lower
-
-    @property
-    def high(self) -> float:
-        return self.upper
+    low: float
+    high: float
 
     def moment(self, k: int) -> float:
-        a, b = self.lower, self.upper
+        a, b = self.low, self.high
         return (b ** (k + 1) - a ** (k + 1)) / ((k + 1) * (b - a))
 
     def cdf(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        return np.clip((x - self.lower) / (self.upper - self.lower), 0.0, 1.0)
+        return np.clip((x - self.low) / (self.high - self.low), 0.0, 1.0)
 
     def describe(self) -> str:
-        return f"U({_fmt(self.lower)}, {_fmt(self.upper)})"
+        return f"U({_fmt(self.low)}, {_fmt(self.high)})"
+
+
+class _Unbounded:
+    """Support (-inf, inf)."""
+
+    @property
+    def low(self) -> float:
+        return -math.inf
+
+    @property
+    def high(self) -> float:
+        return math.inf
 
 
 @dataclass(frozen=True, kw_only=True)
-class Normal(Distribution):
+class Normal(_Unbounded, Distribution):
     """N(loc, scale²), untruncated."""
 
     kind: ClassVar[str] = "normal"
@@ -184,7 +221,7 @@ class Normal(Distribution):
 
 @dataclass(frozen=True, kw_only=True)
 class TruncatedNormal(Distribution):
-    """The parent N(loc, scale²) restricted to [lower, upper] (absolute bounds).
+    """The parent N(loc, scale²) restricted to [low, high] (absolute bounds).
 
     ``loc``/``scale`` are the parent's; :attr:`mean`/:attr:`std` are the result's.
     """
@@ -192,30 +229,22 @@ class TruncatedNormal(Distribution):
     kind: ClassVar[str] = "truncated_normal"
     loc: float
     scale: float
-    lower: float
-    upper: float
-
-    @property
-    def low(self) -> float:
-        return self.lower
-
-    @property
-    def high(self) -> float:
-        return self.upper
+    low: float
+    high: float
 
     @property
     def alpha(self) -> float:
         """Lower bound in parent standard deviations."""
-        return (self.lower - self.loc) / self.scale
+        return (self.low - self.loc) / self.scale
 
     @property
     def beta(self) -> float:
         """Upper bound in parent standard deviations."""
-        return (self.upper - self.loc) / self.scale
+        return (self.high - self.loc) / self.scale
 
     @property
     def mass(self) -> float:
-        """Probability of [lower, upper] under the parent normal."""
+        """Probability of [low, high] under the parent normal."""
         return _mass(self.alpha, self.beta)
 
     def _std_moments(self) -> list[float]:
@@ -234,12 +263,12 @@ class TruncatedNormal(Distribution):
         return sum(math.comb(k, j) * m ** (k - j) * s**j * ms[j] for j in range(k + 1))
 
     def cdf(self, x: Any) -> np.ndarray:
-        x = np.clip(np.asarray(x, dtype=np.float64), self.lower, self.upper)
+        x = np.clip(np.asarray(x, dtype=np.float64), self.low, self.high)
         fa = _Phi(self.alpha)
         return np.clip((std_normal_cdf((x - self.loc) / self.scale) - fa) / self.mass, 0.0, 1.0)
 
     def describe(self) -> str:
-        return (f"N({_fmt(self.loc)}, {_fmt(self.scale)}²) truncated to [{_fmt(self.lower)}, {_fmt(self.upper)}]"
+        return (f"N({_fmt(self.loc)}, {_fmt(self.scale)}²) truncated to [{_fmt(self.low)}, {_fmt(self.high)}]"
                 f" (std {_fmt(self.std)})")
 
 
@@ -319,7 +348,7 @@ class Orthogonal(_Structured):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Identity(_Structured):
+class Identity(_Unbounded, _Structured):
     """gain · eye(rows, cols) (2-D)."""
 
     kind: ClassVar[str] = "identity"
@@ -338,7 +367,7 @@ class Identity(_Structured):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dirac(_Structured):
+class Dirac(_Unbounded, _Structured):
     """Dirac delta kernels: for each group g and d < min(out/groups, in),
     ``w[out=g·(out/groups)+d, in=d, centre...] = 1`` with centre = k//2 (as torch)."""
 
@@ -380,7 +409,7 @@ class Dirac(_Structured):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeltaOrthogonal(_Structured):
+class DeltaOrthogonal(_Unbounded, _Structured):
     """An orthogonal (in, out) matrix times ``gain`` at the centre tap ((k-1)//2 on every
     spatial axis, as JAX), zeros elsewhere (Xiao et al. 2018)."""
 
@@ -411,7 +440,7 @@ class DeltaOrthogonal(_Structured):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sparse(_Structured):
+class Sparse(_Unbounded, _Structured):
     """N(0, std²) with exactly ``zeros_per_column`` zeros along ``out_axis`` for every
     index of ``in_axis`` (torch ``sparse_``: ceil(sparsity · rows) per column)."""
 

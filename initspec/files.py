@@ -1,4 +1,4 @@
-"""Reading and writing spec files (JSON and YAML), with format versions and migrations.
+"""The front door for files: reading and writing specs and plans (JSON and YAML).
 
 A spec file is the spec's own fields plus an integer ``format_version`` at the top level::
 
@@ -11,14 +11,15 @@ A spec file is the spec's own fields plus an integer ``format_version`` at the t
 steps registered in :data:`MIGRATIONS`.  Files are read with the safe loaders of
 :mod:`initspec._document` (no aliases, tags, duplicate keys, non-string keys; size and
 depth capped) and written atomically, so a failed write never leaves a half file.
+
+:func:`plan` and :func:`apply` - ``initspec.plan`` and ``initspec.apply`` - are the plan
+functions of :mod:`initspec.plans` that also take the path of a plan file, loaded here first.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,57 +27,16 @@ import yaml
 
 from . import _document
 from .errors import ErrorDetail, SpecError
+from .formats import FORMAT_VERSION, MIGRATIONS, locate, migrate, write_atomic
+from .parsing import parse
+from .plans import PlanTable, parse_plan
+from .plans import apply as _apply
+from .plans import plan as _plan
+from .plans.apply import Manifest
 from .spec import BaseSpec
 
-__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps", "write_atomic", "from_document"]
-
-#: The file format version this initspec writes and reads natively.
-FORMAT_VERSION = 1
-
-#: (kind, version) -> a pure function turning a version-``version`` mapping into a
-#: version ``version + 1`` one.  Kinds are ``"spec"`` and ``"plan"``.
-MIGRATIONS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
-
-def _locate(document: Any, path: tuple[Any, ...]) -> tuple[str | None, int | None, int | None]:
-    if document is None:
-        return None, None, None
-    pos = document.locate(path)
-    return document.filename, *(pos or (None, None))
-
-
-def migrate(data: dict[str, Any], *, kind: str, document: Any = None) -> dict[str, Any]:
-    """Check ``format_version``, migrate older data to :data:`FORMAT_VERSION` and return
-    the mapping without it."""
-    if "format_version" not in data:
-        file, line, col = _locate(document, ())
-        raise SpecError([ErrorDetail(
-            "missing_format_version",
-            f"a {kind} file needs 'format_version: {FORMAT_VERSION}' at the top level", loc=("format_version",),
-            file=file, line=line, col=col)])
-    version = data["format_version"]
-    file, line, col = _locate(document, ("format_version",))
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise SpecError([ErrorDetail("wrong_type", "format_version must be an integer", loc=("format_version",),
-                                     value=version, file=file, line=line, col=col)])
-    if version > FORMAT_VERSION:
-        raise SpecError([ErrorDetail(
-            "format_version_newer",
-            f"this {kind} was written by a newer initspec (format_version {version}); this one reads up to "
-            f"{FORMAT_VERSION}: upgrade initspec (pip install -U initspec)", loc=("format_version",), value=version,
-            file=file, line=line, col=col)])
-    if version < 1:
-        raise SpecError([ErrorDetail("bad_format_version", "format_version starts at 1", loc=("format_version",),
-                                     value=version, file=file, line=line, col=col)])
-    out = {k: v for k, v in data.items() if k != "format_version"}
-    while version < FORMAT_VERSION:
-        step = MIGRATIONS.get((kind, version))
-        if step is None:  # pragma: no cover - guarded by tests/test_files.py
-            raise SpecError([ErrorDetail("bad_format_version", f"no migration from {kind} format_version {version}",
-                                         loc=("format_version",), value=version, file=file, line=line, col=col)])
-        out = step(dict(out))
-        version += 1
-    return out
+__all__ = ["FORMAT_VERSION", "MIGRATIONS", "migrate", "load", "loads", "dump", "dumps", "write_atomic", "from_document",
+           "plan", "apply"]
 
 
 def _detect_kind(data: dict[str, Any]) -> str:
@@ -92,29 +52,25 @@ def from_document(doc: Any, kind: str | None = None) -> Any:
     keep the document to locate later errors in it)."""
     data = doc.data
     if not isinstance(data, dict):
-        file, line, col = _locate(doc, ())
+        file, line, col = locate(doc, ())
         raise SpecError([ErrorDetail("not_a_mapping", "the file must hold a mapping (key: value pairs) at the top",
                                      value=type(data).__name__, file=file, line=line, col=col)])
     detected = _detect_kind(data)
     if kind == "plan" and "scheme" in data:
-        file, line, col = _locate(doc, ("scheme",))
+        file, line, col = locate(doc, ("scheme",))
         raise SpecError([ErrorDetail(
             "not_a_plan", "this file is a spec (it has 'scheme'), not a plan: explain it with `initspec explain "
             "FILE --shape ...`, or give it to parameters in a plan's rule (`init:`) or `defaults:`",
             loc=("scheme",), value=data["scheme"], file=file, line=line, col=col)])
     if kind == "spec" and detected == "plan":
-        file, line, col = _locate(doc, ())
+        file, line, col = locate(doc, ())
         raise SpecError([ErrorDetail(
             "not_a_spec", "this file is a plan (rules, defaults, seed or base, no 'scheme'), not a spec: dry-run it "
             "with `initspec plan FILE --model package.module:factory`", file=file, line=line, col=col)])
     kind = kind or detected
     body = migrate(data, kind=kind, document=doc)
     if kind == "plan":
-        from .plans import parse_plan
-
         return parse_plan(body, document=doc)
-    from .parsing import parse
-
     return parse(body, document=doc)
 
 
@@ -136,8 +92,6 @@ def _payload(obj: Any) -> dict[str, Any]:
     if isinstance(obj, BaseSpec) or hasattr(obj, "to_dict"):
         body = obj.to_dict()
     elif isinstance(obj, dict):
-        from .parsing import parse
-
         body = parse(obj).to_dict()
     else:
         raise SpecError.single("wrong_type", "dump() takes a spec or plan (or a mapping that parses as one)",
@@ -165,20 +119,22 @@ def dump(obj: Any, path: str | os.PathLike[str]) -> Path:
     return write_atomic(path, dumps(obj, fmt=fmt))
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a failed write
-    never leaves a half file (or a damaged old one)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+def _as_plan(obj: Any) -> Any:
+    """A plan object or mapping as given; a path (str or PathLike) loaded as a plan file."""
+    if isinstance(obj, (str, os.PathLike)):
+        return load(obj, kind="plan")
+    return obj
+
+
+def plan(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True) -> PlanTable:
+    """Resolve ``plan`` - a :class:`~initspec.Plan`, a mapping or the path of a plan file -
+    against ``model`` without touching it (:func:`initspec.plans.plan`)."""
+    return _plan(_as_plan(plan), model, seed=seed, strict=strict)
+
+
+def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True, transactional: bool = False,
+          checkpoint: Any = None) -> Manifest:
+    """Resolve ``plan`` (a :class:`~initspec.Plan`, a mapping or the path of a plan file)
+    against ``model``, then draw every parameter (:func:`initspec.plans.apply`)."""
+    return _apply(_as_plan(plan), model, seed=seed, strict=strict, transactional=transactional,
+                  checkpoint=checkpoint)

@@ -37,7 +37,7 @@ from .errors import ShapeError, did_you_mean
 from .spec import Axes
 
 __all__ = ["LayoutName", "Layout", "Fans", "LAYOUTS", "normalize_layout", "compute_fans", "check_shape",
-           "output_axes"]
+           "output_axes", "einsum_axes"]
 
 LayoutName = Literal["torch", "keras", "jax", "flax"]
 LAYOUTS: tuple[str, ...] = ("torch", "keras", "jax", "flax")
@@ -169,3 +169,14 @@ def compute_fans(shape: tuple[int, ...], layout: Layout, *, scheme: str = "this 
     rest = tuple(a for a in range(rank) if a not in ins + outs)
     rf = _prod(shape, rest)
     return Fans(shape[ins[0]] * rf, shape[outs[0]] * rf, ins, outs, (), rest, rf)
+
+
+def einsum_axes(equation: str) -> Axes:
+    """The kernel's input and output axes of an einsum ``"input,kernel->output"`` (Keras'
+    ``EinsumDense``, Flax's ``Einsum``), as Keras derives them
+    (``einsum_dense._analyze_split_string``): a kernel letter that appears in the output is
+    an output axis, any other an input axis."""
+    lhs, out = equation.replace("...", "").replace(" ", "").split("->")
+    kernel = lhs.split(",")[1]
+    return Axes(in_axes=tuple(i for i, c in enumerate(kernel) if c not in out),
+                out_axes=tuple(i for i, c in enumerate(kernel) if c in out))

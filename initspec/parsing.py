@@ -253,7 +253,7 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
         raise SpecError.single("wrong_type", "a spec is a mapping with a 'scheme' key, e.g. {scheme: he, "
                                "distribution: normal}", loc=tuple(loc), value=obj)
     if "format_version" in obj:
-        from .files import migrate
+        from .formats import migrate
 
         obj = migrate(obj, kind="spec", document=document)
     try:

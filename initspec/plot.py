@@ -57,10 +57,10 @@ def _density(dist: Any, grid: Any) -> Any:
     if isinstance(dist, D.Normal):
         return np.exp(-0.5 * ((grid - dist.loc) / dist.scale) ** 2) / (dist.scale * math.sqrt(2 * math.pi))
     if isinstance(dist, D.Uniform):
-        return np.where((grid >= dist.lower) & (grid <= dist.upper), 1.0 / (dist.upper - dist.lower), 0.0)
+        return np.where((grid >= dist.low) & (grid <= dist.high), 1.0 / (dist.high - dist.low), 0.0)
     if isinstance(dist, D.TruncatedNormal):
         pdf = np.exp(-0.5 * ((grid - dist.loc) / dist.scale) ** 2) / (dist.scale * math.sqrt(2 * math.pi) * dist.mass)
-        return np.where((grid >= dist.lower) & (grid <= dist.upper), pdf, 0.0)
+        return np.where((grid >= dist.low) & (grid <= dist.high), pdf, 0.0)
     try:
         return np.gradient(dist.cdf(grid), grid[1] - grid[0])
     except (NotImplementedError, ImportError):

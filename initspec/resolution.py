@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from . import distributions as D
+from .distributions import Derivation
 from .errors import ShapeError
 from .gain import gain_value, nonlinearity_gain
-from .layout import Fans, Layout, check_shape, compute_fans, normalize_layout, output_axes
+from .layout import Layout, check_shape, compute_fans, normalize_layout, output_axes
 from .presets import Preset
 from .spec import (
     Axes,
@@ -43,44 +43,6 @@ from .spec import (
 )
 
 __all__ = ["resolve", "Derivation", "expand"]
-
-
-@dataclass(frozen=True)
-class Derivation:
-    """How a distribution was obtained; shown by ``explain``."""
-
-    spec: BaseSpec
-    """The spec as given (a preset stays a preset)."""
-    plain: BaseSpec
-    """The plain spec the preset expands to (the same object for plain specs)."""
-    shape: tuple[int, ...]
-    layout: Layout | None
-    fans: Fans | None = None
-    mode: str | None = None
-    fan: float | None = None
-    gain: float | None = None
-    scale: float | None = None
-    variance: float | None = None
-    correction: float | None = None
-    notes: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        """Human-readable steps, one per line."""
-        out = [f"spec: {self.spec.to_dict()}"]
-        if self.plain is not self.spec:
-            out.append(f"expands to: {self.plain.to_dict()}")
-        layout = self.layout.model_dump() if isinstance(self.layout, Axes) else self.layout
-        out.append(f"shape: {self.shape}, layout: {layout}")
-        if self.fans is not None:
-            out.append(f"fans: {self.fans.describe()}")
-        if self.gain is not None:
-            out.append(f"gain: {self.gain:.6g}")
-        if self.variance is not None:
-            out.append(f"variance = scale / {self.mode} = {self.scale:.6g} / {self.fan:.6g} = {self.variance:.6g}")
-        if self.correction is not None:
-            out.append(f"truncation at ±2 parent std, parent std = sqrt(variance) / {self.correction}")
-        out.extend(self.notes)
-        return out
 
 
 def expand(spec: BaseSpec) -> BaseSpec:
@@ -153,7 +115,7 @@ def _constant(ctx: _Ctx, spec: Constant | Zeros | Ones) -> D.Distribution:
 
 
 def _uniform(ctx: _Ctx, spec: Uniform) -> D.Distribution:
-    return D.Uniform(lower=spec.low, upper=spec.high, derivation=ctx.derivation())
+    return D.Uniform(low=spec.low, high=spec.high, derivation=ctx.derivation())
 
 
 def _normal(ctx: _Ctx, spec: Normal) -> D.Distribution:
@@ -167,7 +129,7 @@ def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
         a, b = spec.low, spec.high
         scale = spec.std
         if spec.std_of == "result":
-            unit = D.TruncatedNormal(loc=0.0, scale=1.0, lower=a, upper=b)
+            unit = D.TruncatedNormal(loc=0.0, scale=1.0, low=a, high=b)
             scale = spec.std / unit.std
             notes.append(f"parent std = {spec.std:.6g} / {unit.std:.6g} (std of N(0,1) on [{a:g}, {b:g}])")
         lower, upper = spec.mean + a * scale, spec.mean + b * scale
@@ -177,7 +139,7 @@ def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
         if spec.std_of == "result":
             scale = _solve_parent_std(spec.mean, spec.std, lower, upper)
             notes.append(f"parent std {scale:.6g} solved so the truncated std is {spec.std:.6g}")
-    dist = D.TruncatedNormal(loc=spec.mean, scale=scale, lower=lower, upper=upper)
+    dist = D.TruncatedNormal(loc=spec.mean, scale=scale, low=lower, high=upper)
     if dist.mass < 1e-12:
         raise ShapeError.single(
             "empty_truncation",
@@ -186,7 +148,7 @@ def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
             loc=("low",), value=(spec.low, spec.high))
     if spec.bounds == "absolute" and min(-dist.alpha, dist.beta) > 6:
         notes.append(f"bounds are {min(-dist.alpha, dist.beta):.3g} std from the mean: they almost never cut")
-    return D.TruncatedNormal(loc=spec.mean, scale=scale, lower=lower, upper=upper,
+    return D.TruncatedNormal(loc=spec.mean, scale=scale, low=lower, high=upper,
                              derivation=ctx.derivation(notes=tuple(notes)))
 
 
@@ -200,7 +162,7 @@ def _solve_parent_std(mean: float, target: float, lower: float, upper: float) ->
             "uniform's): lower std or widen the bounds", loc=("std",), value=target)
 
     def std_at(log_s: float) -> float:
-        return D.TruncatedNormal(loc=mean, scale=math.exp(log_s), lower=lower, upper=upper).std
+        return D.TruncatedNormal(loc=mean, scale=math.exp(log_s), low=lower, high=upper).std
 
     # truncating a normal (log-concave) never raises its std, so the parent σ >= target; at
     # σ = 1e4 x the width the truncated law is uniform to ~1e-9, beyond any reachable target
@@ -236,11 +198,11 @@ def _variance_scaling(ctx: _Ctx, spec: VarianceScaling | Glorot | He | Lecun) ->
     kw: dict[str, Any] = dict(fans=fans, mode=mode, fan=fan, gain=gain, scale=scale, variance=var)
     if spec.distribution == "uniform":
         bound = math.sqrt(3.0 * var)
-        return D.Uniform(lower=-bound, upper=bound, derivation=ctx.derivation(notes=tuple(notes), **kw))
+        return D.Uniform(low=-bound, high=bound, derivation=ctx.derivation(notes=tuple(notes), **kw))
     if spec.distribution == "normal":
         return D.Normal(loc=0.0, scale=math.sqrt(var), derivation=ctx.derivation(notes=tuple(notes), **kw))
     parent = math.sqrt(var) / D.TRUNC2_STD
-    return D.TruncatedNormal(loc=0.0, scale=parent, lower=-2.0 * parent, upper=2.0 * parent,
+    return D.TruncatedNormal(loc=0.0, scale=parent, low=-2.0 * parent, high=2.0 * parent,
                              derivation=ctx.derivation(correction=D.TRUNC2_STD, notes=tuple(notes), **kw))
 
 

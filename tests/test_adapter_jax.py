@@ -179,11 +179,11 @@ def test_vmap_over_keys_matches_single_draws() -> None:
 def _scaled(d: D.Distribution, f: float) -> D.Distribution:
     """The whole law stretched by f (std × f)."""
     if isinstance(d, D.TruncatedNormal):
-        return dataclasses.replace(d, scale=d.scale * f, lower=d.lower * f, upper=d.upper * f)
+        return dataclasses.replace(d, scale=d.scale * f, low=d.low * f, high=d.high * f)
     if isinstance(d, D.Normal):
         return dataclasses.replace(d, scale=d.scale * f)
     if isinstance(d, D.Uniform):
-        return dataclasses.replace(d, lower=d.lower * f, upper=d.upper * f)
+        return dataclasses.replace(d, low=d.low * f, high=d.high * f)
     raise AssertionError(d)
 
 
@@ -195,18 +195,18 @@ def _untruncated(d: D.Distribution) -> D.Distribution:
 def _uncorrected(d: D.Distribution) -> D.Distribution:
     assert isinstance(d, D.TruncatedNormal)
     s = d.scale * D.TRUNC2_STD  # the 1/0.8796 correction left out
-    return D.TruncatedNormal(loc=0.0, scale=s, lower=-2 * s, upper=2 * s)
+    return D.TruncatedNormal(loc=0.0, scale=s, low=-2 * s, high=2 * s)
 
 
 def _uniform_same_variance(d: D.Distribution) -> D.Distribution:
     bound = math.sqrt(3.0) * d.std
-    return D.Uniform(lower=d.mean - bound, upper=d.mean + bound)
+    return D.Uniform(low=d.mean - bound, high=d.mean + bound)
 
 
 def _silently_truncated(d: D.Distribution) -> D.Distribution:
     assert isinstance(d, D.Normal)  # Keras' "normal" -> corrected truncated normal, same variance
     s = d.scale / D.TRUNC2_STD
-    return D.TruncatedNormal(loc=d.loc, scale=s, lower=d.loc - 2 * s, upper=d.loc + 2 * s)
+    return D.TruncatedNormal(loc=d.loc, scale=s, low=d.loc - 2 * s, high=d.loc + 2 * s)
 
 
 def _shifted(d: D.Distribution) -> D.Distribution:
@@ -472,9 +472,9 @@ def test_support_is_exact_after_scaling() -> None:
         dist = init.resolve((1024, 1024))
         for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
             x = np.asarray(init(key_of(f"support-{spec}"), (1024, 1024), dtype)).astype(np.float64)
-            assert x.min() >= dist.lower and x.max() <= dist.upper
+            assert x.min() >= dist.low and x.max() <= dist.high
             if dtype == jnp.float32:
-                assert x.min() > dist.lower and x.max() < dist.upper  # open interval
+                assert x.min() > dist.low and x.max() < dist.high  # open interval
         if spec["scheme"] == "torch.trunc_normal":  # nothing piles up on the far bounds (±100σ)
             assert np.abs(x).max() < 6 * 0.02
 

@@ -169,7 +169,7 @@ def test_truncated_normal_support_is_exact_on_a_million_draws():
         dist = initspec.resolve(spec, (1000, 1000), "keras")
         for dtype in ("float32", "bfloat16"):
             x = npy(ik.initializer(spec, seed=5)((1000, 1000), dtype)).astype(np.float64)
-            assert x.min() >= dist.lower and x.max() <= dist.upper, (spec, dtype, x.min(), x.max())
+            assert x.min() >= dist.low and x.max() <= dist.high, (spec, dtype, x.min(), x.max())
 
 
 def test_float64_keeps_float64_bounds():
@@ -207,8 +207,8 @@ def _scaled(dist, f):
     if isinstance(dist, D.Normal):
         return D.Normal(loc=dist.loc, scale=dist.scale * f)
     if isinstance(dist, D.Uniform):
-        return D.Uniform(lower=dist.lower * f, upper=dist.upper * f)
-    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, lower=dist.lower * f, upper=dist.upper * f)
+        return D.Uniform(low=dist.low * f, high=dist.high * f)
+    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, low=dist.low * f, high=dist.high * f)
 
 
 def _he(distribution):
@@ -226,18 +226,18 @@ WRONG_SAMPLERS = [
     ("trunc_std_x1.05", _he("truncated_normal"), lambda d: _scaled(d, 1.05)),
     ("mean_shift_0.05sigma", _he("normal"), lambda d: D.Normal(loc=0.05 * d.scale, scale=d.scale)),
     ("uniform_instead_of_normal", _he("normal"),
-     lambda d: D.Uniform(lower=-d.scale * math.sqrt(3), upper=d.scale * math.sqrt(3))),
+     lambda d: D.Uniform(low=-d.scale * math.sqrt(3), high=d.scale * math.sqrt(3))),
     ("fans_swapped", _he("normal"), _swapped),
     ("fans_swapped_trunc", _he("truncated_normal"), _swapped),
     ("truncation_missing", _he("truncated_normal"), lambda d: D.Normal(loc=d.loc, scale=d.scale)),
     ("truncation_missing_keras_tn", {"scheme": "keras.truncated_normal", "stddev": 0.05},
      lambda d: D.Normal(loc=d.loc, scale=d.scale)),
     ("correction_missing", _he("truncated_normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, lower=-2 * d.scale * C, upper=2 * d.scale * C)),
+     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, low=-2 * d.scale * C, high=2 * d.scale * C)),
     ("normal_silently_truncated", _he("normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, lower=-2 * d.scale / C, upper=2 * d.scale / C)),
+     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, low=-2 * d.scale / C, high=2 * d.scale / C)),
     ("bounds_absolute_not_sigma", {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
-     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, lower=-2.0, upper=2.0)),
+     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
 ]
 
 
@@ -522,10 +522,10 @@ def test_attention_kernels_need_explicit_axes_to_match_native_einsum_fans():
     bound = math.sqrt(6 / (64 + 64))
     assert q.shape == (64, 4, 16) and bound * 0.98 < np.abs(q).max() <= bound
     qkv = ik.initializer(spec, layout=initspec.Axes(in_axes=(0,), out_axes=(1, 2))).resolve(q.shape)
-    assert qkv.upper == pytest.approx(bound)
+    assert qkv.high == pytest.approx(bound)
     out = ik.initializer(spec, layout=initspec.Axes(in_axes=(0, 1), out_axes=(2,))).resolve((4, 16, 64))
-    assert out.upper == pytest.approx(bound)
-    assert ik.initializer(spec).resolve(q.shape).upper != pytest.approx(bound)  # the conv reading
+    assert out.high == pytest.approx(bound)
+    assert ik.initializer(spec).resolve(q.shape).high != pytest.approx(bound)  # the conv reading
 
 
 # ============================================================================ errors

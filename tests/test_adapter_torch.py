@@ -157,8 +157,8 @@ def _scaled(dist, f):
     if isinstance(dist, D.Normal):
         return D.Normal(loc=dist.loc, scale=dist.scale * f)
     if isinstance(dist, D.Uniform):
-        return D.Uniform(lower=dist.lower * f, upper=dist.upper * f)
-    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, lower=dist.lower * f, upper=dist.upper * f)
+        return D.Uniform(low=dist.low * f, high=dist.high * f)
+    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, low=dist.low * f, high=dist.high * f)
 
 
 def _he(distribution):
@@ -173,21 +173,21 @@ WRONG_SAMPLERS = [
     ("trunc_std_x0.95", _he("truncated_normal"), lambda d: _scaled(d, 0.95)),
     ("mean_shift_0.05sigma", _he("normal"), lambda d: D.Normal(loc=0.05 * d.scale, scale=d.scale)),
     ("uniform_instead_of_normal", _he("normal"),
-     lambda d: D.Uniform(lower=-d.scale * math.sqrt(3), upper=d.scale * math.sqrt(3))),
+     lambda d: D.Uniform(low=-d.scale * math.sqrt(3), high=d.scale * math.sqrt(3))),
     ("fans_swapped", _he("normal"),
      lambda d: initspec.resolve(d.derivation.spec, d.derivation.shape, "keras")),  # (out, in) read as (in, out)
     ("fans_swapped_trunc", _he("truncated_normal"),
      lambda d: initspec.resolve(d.derivation.spec, d.derivation.shape, "keras")),
     ("truncation_missing", _he("truncated_normal"), lambda d: D.Normal(loc=d.loc, scale=d.scale)),
     ("correction_missing", _he("truncated_normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, lower=-2 * d.scale * C, upper=2 * d.scale * C)),
+     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, low=-2 * d.scale * C, high=2 * d.scale * C)),
     ("normal_silently_truncated", _he("normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, lower=-2 * d.scale / C, upper=2 * d.scale / C)),
+     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, low=-2 * d.scale / C, high=2 * d.scale / C)),
     ("bounds_absolute_not_sigma", {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
-     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, lower=-2.0, upper=2.0)),
+     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
     ("bounds_sigma_not_absolute", {"scheme": "truncated_normal", "std": 0.5, "low": -0.5, "high": 0.5,
                                    "bounds": "absolute"},
-     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, lower=-0.25, upper=0.25)),
+     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-0.25, high=0.25)),
 ]
 
 
@@ -423,7 +423,7 @@ def test_zero_element_tensors_are_a_no_op():
 
 
 def test_sample_low_level_fills_from_a_resolved_distribution():
-    t = ist.sample_(torch.empty(300, 300), D.Uniform(lower=2.0, upper=3.0), gen(1))
+    t = ist.sample_(torch.empty(300, 300), D.Uniform(low=2.0, high=3.0), gen(1))
     assert 2.0 <= float(t.min()) and float(t.max()) < 3.0
     dist = initspec.resolve({"scheme": "orthogonal"}, (64, 32), "torch")
     with pytest.raises(ShapeError) as exc:
@@ -443,15 +443,15 @@ def test_initializer_api():
 
 def test_truncated_normal_support_is_open_in_float32():
     # bounds that are not float32 numbers, and a law that piles up mass near them
-    dist = D.TruncatedNormal(loc=0.0, scale=1.0, lower=-0.1000000001, upper=0.1000000001)
+    dist = D.TruncatedNormal(loc=0.0, scale=1.0, low=-0.1000000001, high=0.1000000001)
     x = ist.sample_(torch.empty(1 << 20), dist, gen(9))
-    assert float(x.min()) > dist.lower and float(x.max()) < dist.upper
-    lo32, hi32 = torch.tensor(dist.lower, dtype=torch.float32), torch.tensor(dist.upper, dtype=torch.float32)
+    assert float(x.min()) > dist.low and float(x.max()) < dist.high
+    lo32, hi32 = torch.tensor(dist.low, dtype=torch.float32), torch.tensor(dist.high, dtype=torch.float32)
     assert not ((x == lo32) | (x == hi32)).any()
 
 
 def test_truncated_normal_interval_without_a_float32_inside_is_an_error():
-    dist = D.TruncatedNormal(loc=0.0, scale=1.0, lower=1.0, upper=1.0 + 1e-8)  # mass 2.4e-9: resolvable
+    dist = D.TruncatedNormal(loc=0.0, scale=1.0, low=1.0, high=1.0 + 1e-8)  # mass 2.4e-9: resolvable
     with pytest.raises(ShapeError) as exc:
         ist.sample_(torch.empty(16), dist, gen(0))
     assert exc.value.codes == ["interval_too_narrow"]

@@ -39,7 +39,7 @@ def correction_dropped(dist: D.Distribution) -> D.Distribution:
     if not isinstance(dist, D.TruncatedNormal):
         return dist
     c = D.TRUNC2_STD
-    return replace(dist, scale=dist.scale * c, lower=dist.lower * c, upper=dist.upper * c)
+    return replace(dist, scale=dist.scale * c, low=dist.low * c, high=dist.high * c)
 
 
 def _patch(monkeypatch: pytest.MonkeyPatch, backend: str, bug: Any) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import initspec
 from initspec import distributions as D
-from initspec.native import FRAMEWORKS, NativeCall, native_calls
+from initspec.native import NativeCall, frameworks, native_calls
 
 pytest.importorskip("scipy")
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
@@ -128,7 +128,7 @@ INEXACT = {("torch_trunc_normal_wide", "keras"), ("torch_trunc_normal_wide", "ja
 def _params() -> list[Any]:
     out = []
     for case_id, spec, shape, layout in CASES:
-        for fw in FRAMEWORKS:
+        for fw in frameworks():
             if (case_id, fw) not in NO_NATIVE:
                 out.append(pytest.param(case_id, spec, shape, layout, fw, id=f"{case_id}-{fw}"))
     return out

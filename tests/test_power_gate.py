@@ -78,8 +78,8 @@ def _rng(tag: str) -> np.random.Generator:
 
 
 @pytest.mark.parametrize("dist", [
-    D.Constant(value=0.25), D.Uniform(lower=-0.3, upper=0.1), D.Normal(loc=0.2, scale=0.05),
-    D.TruncatedNormal(loc=0.0, scale=0.1, lower=-0.05, upper=0.2),
+    D.Constant(value=0.25), D.Uniform(low=-0.3, high=0.1), D.Normal(loc=0.2, scale=0.05),
+    D.TruncatedNormal(loc=0.0, scale=0.1, low=-0.05, high=0.2),
     D.Orthogonal(shape=(300, 200), gain=1.5, out_axes=(1,)), D.Identity(shape=(30, 40), gain=2.0),
     D.Dirac(shape=(3, 3, 16, 32), groups=2, out_axis=3, in_axis=2, spatial_axes=(0, 1)),
     D.DeltaOrthogonal(shape=(3, 3, 16, 32), gain=1.0, in_axis=2, out_axis=3, spatial_axes=(0, 1)),
@@ -130,7 +130,7 @@ def test_too_few_random_bits_in_half_precision_are_caught() -> None:
     import ml_dtypes
 
     rng = _rng("coarse")
-    law = D.Uniform(lower=-0.2, upper=0.5)
+    law = D.Uniform(low=-0.2, high=0.5)
     fine = rng.uniform(-0.2, 0.5, 65_536).astype(np.float32).astype(ml_dtypes.bfloat16)
     coarse = (-0.2 + 0.7 * (rng.integers(0, 256, 65_536) + 0.5) / 256).astype(np.float32).astype(ml_dtypes.bfloat16)
     assert check_samples(fine, law, "bfloat16").passed

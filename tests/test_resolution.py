@@ -27,7 +27,7 @@ def test_issue_acceptance_example():
 
 
 def test_truncation_constant_is_the_std_of_the_unit_truncated_normal():
-    unit = D.TruncatedNormal(loc=0.0, scale=1.0, lower=-2.0, upper=2.0)
+    unit = D.TruncatedNormal(loc=0.0, scale=1.0, low=-2.0, high=2.0)
     assert unit.std == pytest.approx(C, rel=1e-14)
     assert D.TRUNC2_STD == C
 

@@ -84,11 +84,11 @@ def test_a_mean_shift_of_five_hundredths_sigma_is_resolved_for_every_law() -> No
 
 
 @pytest.mark.parametrize("wrong, required", [
-    (D.Uniform(lower=-math.sqrt(3), upper=math.sqrt(3)), POWER),
+    (D.Uniform(low=-math.sqrt(3), high=math.sqrt(3)), POWER),
     # Keras' rewrite of "normal": same mean and variance, only the tails differ.  KS alone
     # catches it with probability > 0.999 per case (measured p-values 1e-17..1e-25), and the
     # power gate requires it on every one of its targets.
-    (D.TruncatedNormal(loc=0.0, scale=1 / D.TRUNC2_STD, lower=-2 / D.TRUNC2_STD, upper=2 / D.TRUNC2_STD), 0.999),
+    (D.TruncatedNormal(loc=0.0, scale=1 / D.TRUNC2_STD, low=-2 / D.TRUNC2_STD, high=2 / D.TRUNC2_STD), 0.999),
 ], ids=["uniform", "variance-kept-truncated"])
 def test_the_shape_test_resolves_a_wrong_law_with_the_right_moments(wrong: D.Distribution, required: float) -> None:
     """A lower bound on the KS test's power against a normal: the statistic is at least

@@ -386,4 +386,4 @@ def initializer(spec: Any, layout: Any = "jax") -> JaxInitializer:
     return JaxInitializer(spec, layout)
 
 
-from .plan import Linen, plan_walk, plan_write  # noqa: E402  (imports no jax; the plan backend protocol)
+from .model import Linen  # noqa: E402

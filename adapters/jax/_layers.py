@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...layout import compute_fans
-from ...plans.targets import Block, ParamInfo, normalize_path
+from ...params import Block, ParamInfo, normalize_path
 from ...spec import Axes
 from .._common import dtype_name
 

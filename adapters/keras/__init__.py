@@ -556,4 +556,4 @@ def _as_shape(shape: Any) -> Any:
         return shape  # let initspec.resolve report it as a ShapeError
 
 
-from .plan import plan_walk, plan_write  # noqa: E402  (imports no keras; the plan backend protocol)
+

@@ -394,4 +394,4 @@ def initializer(spec: Any, layout: Any = "torch") -> TorchInitializer:
     return TorchInitializer(spec, layout)
 
 
-from .plan import plan_walk, plan_write  # noqa: E402  (imports no torch; the plan backend protocol)
+

@@ -7,17 +7,24 @@
 ...     {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]})
 >>> print(initspec.plan(p, model).row("fc1.weight").distribution)
 N(0, 0.816497²)
+
+:mod:`~initspec.plans.rules` is the plan file format, :mod:`~initspec.plans.table` resolves
+a plan against a model (nothing drawn), :mod:`~initspec.plans.apply` draws it through the
+model's backend.  This package reads no files: :func:`initspec.plan` and
+:func:`initspec.apply` (in :mod:`initspec.files`) also take a path and load it first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import SpecError
+from ..formats import migrate
+from ..params import Block, ParamInfo, normalize_path
 from ..parsing import parse_model
 from .apply import Manifest, apply
-from .model import BASES, KINDS, ROLES, Match, Plan, Rule
+from .rules import BASES, KINDS, ROLES, Match, Plan, Rule
 from .table import PlanRow, PlanTable, PlanWarning, build_table, derive_seed, plan
-from .targets import Block, ParamInfo, normalize_path
 
 __all__ = ["BASES", "KINDS", "ROLES", "Block", "Manifest", "Match", "ParamInfo", "Plan", "PlanRow", "PlanTable",
            "PlanWarning", "Rule", "apply", "build_table", "derive_seed", "normalize_path", "parse_plan", "plan"]
@@ -28,12 +35,8 @@ def parse_plan(obj: Any, *, document: Any = None) -> Plan:
     if isinstance(obj, Plan):
         return obj
     if isinstance(obj, dict) and "format_version" in obj:
-        from ..files import migrate
-
         obj = migrate(obj, kind="plan", document=document)
     if not isinstance(obj, dict):
-        from ..errors import SpecError
-
         raise SpecError.single("wrong_type", "a plan is a mapping with rules, defaults, seed and base",
                                value=type(obj).__name__)
     return parse_model(Plan, obj, document=document)

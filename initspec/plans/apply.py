@@ -1,10 +1,10 @@
 """Applying a plan: resolve everything first, then draw.
 
 ``apply`` touches nothing until the whole plan has resolved against the model, so every
-plan or shape error surfaces first and leaves the weights byte-identical.  Then it draws
-in place (default).  With ``transactional=True`` a failure while drawing or committing
-also leaves the weights byte-identical: the backend stages the new values (or backs up the
-old ones) and commits only when every draw succeeded.
+plan or shape error surfaces first and leaves the weights byte-identical.  Then the
+model's backend draws it through :func:`initspec.writer.write`: it checks every row, and
+with ``transactional=True`` backs up every touched tensor so that a failure while drawing
+(an exception, a fault, Ctrl-C) also leaves the weights byte-identical.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .table import PlanTable, plan
+from .. import backends
+from ..formats import FORMAT_VERSION, write_atomic
+from ..writer import Checkpoint
+from .table import PlanTable
+from .table import plan as plan_table
 
-__all__ = ["Manifest", "apply"]
+__all__ = ["Manifest", "apply", "write"]
 
 
 @dataclass(eq=False)
@@ -36,7 +40,7 @@ class Manifest:
         from .. import __version__
 
         body = self.table.to_json()
-        return {"format_version": 1, "kind": "initspec-manifest", "initspec_version": __version__,
+        return {"format_version": FORMAT_VERSION, "kind": "initspec-manifest", "initspec_version": __version__,
                 "transactional": self.transactional, **body}
 
     def dumps(self) -> str:
@@ -44,22 +48,26 @@ class Manifest:
 
     def write(self, path: Any) -> None:
         """Write the manifest as JSON, atomically (a failed write leaves no half file)."""
-        from ..files import write_atomic
-
         write_atomic(path, self.dumps() + "\n")
 
 
-def apply(plan_obj: Any, model: Any, *, seed: int | None = None, strict: bool = True,
-          transactional: bool = False) -> Manifest:
-    """Resolve ``plan_obj`` against ``model``, then draw every parameter.
+def write(table: PlanTable, model: Any, *, transactional: bool = False, checkpoint: Checkpoint | None = None) -> Any:
+    """Draw an already resolved ``table`` into ``model`` through its backend; returns the
+    model (in-place backends) or the new parameters (Flax variables)."""
+    backend = backends.get(table.backend)
+    return backend.module("model").write(model, table.rows, transactional=transactional, checkpoint=checkpoint)
+
+
+def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True,
+          transactional: bool = False, checkpoint: Checkpoint | None = None) -> Manifest:
+    """Resolve ``plan`` (a :class:`~initspec.plans.Plan` or a mapping) against ``model``,
+    then draw every parameter.
 
     Returns a :class:`Manifest`.  In-place backends (torch, Keras, nnx, NumPy mappings)
     modify ``model``; Flax/JAX variable trees are immutable, so the new tree is
-    ``manifest.params`` and the input is left as it was.
+    ``manifest.params`` and the input is left as it was.  ``checkpoint(stage, path)`` is
+    called before every draw - tests pass one that raises to inject faults.
     """
-    from .backends import backend_for
-
-    table = plan(plan_obj, model, seed=seed, strict=strict)
-    backend = backend_for(model)
-    result = backend.plan_write(model, table.rows, transactional=transactional)
+    table = plan_table(plan, model, seed=seed, strict=strict)
+    result = write(table, model, transactional=transactional, checkpoint=checkpoint)
     return Manifest(table, transactional, result)

@@ -20,10 +20,10 @@ from typing import Any
 from .. import distributions as D
 from ..errors import ErrorDetail, SpecError
 from ..layout import Fans
+from ..params import Block, ParamInfo
 from ..resolution import resolve
 from ..spec import BaseSpec
-from .model import Plan, Rule, expand_spec
-from .targets import Block, ParamInfo
+from .rules import Plan, Rule, expand_spec
 
 __all__ = ["PlanRow", "PlanTable", "PlanWarning", "plan", "derive_seed"]
 
@@ -175,10 +175,12 @@ def _matches(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
 def _base_plan(name: str) -> Plan:
     from importlib import resources
 
-    from ..files import loads
+    from .. import _document
+    from . import parse_plan
 
     text = resources.files("initspec.plans").joinpath("defaults", f"{name}.yaml").read_text(encoding="utf-8")
-    return loads(text, kind="plan", filename=f"initspec/plans/defaults/{name}.yaml")
+    doc = _document.load_text(text, fmt="yaml", filename=f"initspec/plans/defaults/{name}.yaml")
+    return parse_plan(doc.data, document=doc)
 
 
 def _candidates(plan: Plan) -> list[_Candidate]:
@@ -253,35 +255,30 @@ def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: 
                    "native" if native else "layer")
 
 
-def plan(plan_obj: Any, model: Any, *, seed: int | None = None, strict: bool = True) -> PlanTable:
-    """Resolve ``plan_obj`` (a Plan, a mapping, or a path to a plan file) against ``model``
+def plan(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True) -> PlanTable:
+    """Resolve ``plan`` (a :class:`~initspec.plans.Plan` or a mapping) against ``model``
     without touching it.  ``seed`` overrides the plan's seed."""
-    from .backends import backend_for
+    from .. import backends
+    from . import parse_plan
 
-    p_obj = _coerce_plan(plan_obj)
-    backend = backend_for(model)
-    params = backend.plan_walk(model)
-    return build_table(p_obj, params, backend=backend.__name__.rsplit(".", 1)[-1], seed=seed, strict=strict)
+    parsed = parse_plan(_mapping(plan))
+    backend = backends.for_model(model)
+    params = backend.module("model").walk(model)
+    return build_table(parsed, params, backend=backend.name, seed=seed, strict=strict)
 
 
-def _coerce_plan(obj: Any) -> Plan:
-    if isinstance(obj, Plan):
+def _mapping(obj: Any) -> Any:
+    if isinstance(obj, (Plan, dict)):
         return obj
-    if isinstance(obj, dict):
-        from . import parse_plan
-
-        return parse_plan(obj)
-    from ..files import load
-
-    loaded = load(obj, kind="plan")
-    return loaded
+    raise SpecError.single("wrong_type", "a plan is an initspec.Plan or a mapping (initspec.plan and "
+                           "initspec.apply also take the path of a plan file)", value=type(obj).__name__)
 
 
-def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int | None = None,
+def build_table(plan: Plan, params: list[ParamInfo], *, backend: str, seed: int | None = None,
                 strict: bool = True) -> PlanTable:
     """The framework-free part of :func:`plan`: match, resolve and check ``params``."""
     if seed is None:
-        seed = p_obj.seed
+        seed = plan.seed
     elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise SpecError.single("bad_seed", "a plan's seed is a non-negative integer (as `seed:` in the file)",
                                loc=("seed",), value=seed)
@@ -292,7 +289,7 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
                 "duplicate_path", f"two parameters normalize to the same path {p.path!r} ({seen[p.path]} and "
                 f"{p.native_path}); rename a layer", loc=(p.path,))
         seen[p.path] = p.native_path
-    cands = _candidates(p_obj)
+    cands = _candidates(plan)
     used = [False] * len(cands)
     rows: list[PlanRow] = []
     errors: list[ErrorDetail] = []
@@ -355,4 +352,4 @@ def build_table(p_obj: Plan, params: list[ParamInfo], *, backend: str, seed: int
     if errors:
         raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} resolving the plan "
                                       f"against the model (nothing was changed)")
-    return PlanTable(p_obj, backend, rows, params, warns, seed)
+    return PlanTable(plan, backend, rows, params, warns, seed)

@@ -3,9 +3,11 @@
 * :func:`check_samples` tests drawn tensors from any backend against the law
   :func:`initspec.resolve` computed (``docs/conformance.md``); :func:`check_two_sample` and
   :func:`check_independent` compare two samples.
-* :mod:`initspec.testing.cases` is the case table, :mod:`initspec.testing.backends` the
-  backend drivers (and :func:`register_backend` for a third party's),
-  :mod:`initspec.testing.runner` runs the suite and reports (``python -m initspec.testing``),
+* :mod:`initspec.testing.cases` is the case table, :mod:`initspec.testing.drivers` the
+  driver contract each backend's ``conformance.py`` implements (:func:`register_backend`
+  adds a third party's), :mod:`initspec.testing.engine` runs the suite and
+  :mod:`initspec.testing.report` reports it, :mod:`initspec.testing.command` is the command
+  line (``initspec conformance``, ``python -m initspec.testing``),
   :mod:`initspec.testing.plugin` is the pytest plugin (``pytest --pyargs initspec.testing.suite``),
   :mod:`initspec.testing.mutants` the wrong samplers of the power gate.
 
@@ -15,7 +17,8 @@ backend is used.  See ``docs/conformance.md``.
 
 from __future__ import annotations
 
-from .backends import Backend, Device, get_backend, register_backend
+from .backends import get_backend, register_backend
+from .drivers import Device, Driver
 from .stats import (
     ALPHA_EACH,
     ALPHA_FAMILY,
@@ -30,7 +33,7 @@ from .stats import (
 )
 
 __all__ = [
-    "ALPHA_EACH", "ALPHA_FAMILY", "HAAR_MIN_DIAGONAL", "MAX_ASSERTIONS", "N_SAMPLES", "Backend", "Check",
+    "ALPHA_EACH", "ALPHA_FAMILY", "HAAR_MIN_DIAGONAL", "MAX_ASSERTIONS", "N_SAMPLES", "Driver", "Check",
     "CheckResult", "Device", "check_independent", "check_samples", "check_two_sample", "get_backend",
     "register_backend",
 ]

@@ -1,11 +1,13 @@
 """The power gate's wrong samplers (docs/conformance.md, "the power gate").
 
-Each :class:`Mutant` is a bug a real adapter could have.  Most are a rewrite of the
-resolved law applied *inside* a backend's low-level sampler (so the initializer, the
-shapes, seeds and checks are exactly those of the real suite); the others switch off the
-adapter's ``HAAR_SIGN_CORRECTION`` flag or make a plan reuse one seed for two parameters.
-:func:`run_mutant` runs the suite's own case runner on the mutant's target cases - the
-same checks, seeds and α - and every target must fail (``tests/test_power_gate.py``).
+Each :class:`Mutant` is a bug a real adapter could have, as a
+:class:`~initspec.testing.items.Bug` handed to the engine: most are a rewrite of the
+resolved law (a pure ``Distribution -> Distribution`` transform) that the backend's driver
+draws instead of the law (so the shapes, seeds and checks are exactly those of the real
+suite); the others draw orthogonal matrices without the Haar sign correction or make a
+plan reuse one seed for two parameters.  :func:`run_mutant` runs the suite's own case
+runner on the mutant's target cases - the same checks, seeds and α - and every target must
+fail (``tests/test_power_gate.py``).  Nothing is patched.
 
 ==========================  ==============================================================
 mutant                      bug
@@ -27,17 +29,19 @@ seed_reuse                  one seed reused for two parameters of one plan
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from .. import distributions as D
+from ..plans import derive_seed
 from ..resolution import resolve
 from ..spec import Axes
-from . import runner
-from .backends import Backend, Transform, get_backend
+from . import engine
+from .backends import backend_names, get_backend
+from .drivers import Transform
+from .items import INDEPENDENCE_CASES, Bug, ItemResult
 
 __all__ = ["Mutant", "MUTANTS", "run_mutant", "scale_std", "shift_mean"]
 
@@ -52,11 +56,11 @@ def scale_std(factor: float) -> Transform:
         if isinstance(d, D.Normal):
             return replace(d, scale=d.scale * factor)
         if isinstance(d, D.Uniform):
-            mid, half = (d.lower + d.upper) / 2, (d.upper - d.lower) / 2
-            return replace(d, lower=mid - half * factor, upper=mid + half * factor)
+            mid, half = (d.low + d.high) / 2, (d.high - d.low) / 2
+            return replace(d, low=mid - half * factor, high=mid + half * factor)
         if isinstance(d, D.TruncatedNormal):
-            return replace(d, scale=d.scale * factor, lower=d.loc + (d.lower - d.loc) * factor,
-                           upper=d.loc + (d.upper - d.loc) * factor)
+            return replace(d, scale=d.scale * factor, low=d.loc + (d.low - d.loc) * factor,
+                           high=d.loc + (d.high - d.loc) * factor)
         if isinstance(d, (D.Orthogonal, D.DeltaOrthogonal)):
             return replace(d, gain=d.gain * factor)
         if isinstance(d, D.Sparse):
@@ -74,9 +78,9 @@ def shift_mean(sigmas: float) -> Transform:
         if isinstance(d, D.Normal):
             return replace(d, loc=d.loc + delta)
         if isinstance(d, D.Uniform):
-            return replace(d, lower=d.lower + delta, upper=d.upper + delta)
+            return replace(d, low=d.low + delta, high=d.high + delta)
         if isinstance(d, D.TruncatedNormal):
-            return replace(d, loc=d.loc + delta, lower=d.lower + delta, upper=d.upper + delta)
+            return replace(d, loc=d.loc + delta, low=d.low + delta, high=d.high + delta)
         return d
 
     return t
@@ -105,7 +109,7 @@ def _uniform_for_normal(d: D.Distribution) -> D.Distribution:
     if not isinstance(d, D.Normal):
         return d
     half = d.scale * math.sqrt(3.0)  # same variance
-    return D.Uniform(lower=d.loc - half, upper=d.loc + half, derivation=d.derivation)
+    return D.Uniform(low=d.loc - half, high=d.loc + half, derivation=d.derivation)
 
 
 def _untruncated(d: D.Distribution) -> D.Distribution:
@@ -118,26 +122,26 @@ def _no_correction(d: D.Distribution) -> D.Distribution:
     if not isinstance(d, D.TruncatedNormal) or d.derivation is None or d.derivation.correction is None:
         return d
     c = D.TRUNC2_STD  # the parent std is sqrt(variance), not sqrt(variance)/0.8796
-    return replace(d, scale=d.scale * c, lower=d.loc + (d.lower - d.loc) * c, upper=d.loc + (d.upper - d.loc) * c)
+    return replace(d, scale=d.scale * c, low=d.loc + (d.low - d.loc) * c, high=d.loc + (d.high - d.loc) * c)
 
 
 def _std_bounds_as_absolute(d: D.Distribution) -> D.Distribution:
     if not isinstance(d, D.TruncatedNormal):
         return d
-    return replace(d, lower=d.alpha, upper=d.beta)  # "-2, 2" meant σ, taken as values
+    return replace(d, low=d.alpha, high=d.beta)  # "-2, 2" meant σ, taken as values
 
 
 def _absolute_bounds_as_std(d: D.Distribution) -> D.Distribution:
     if not isinstance(d, D.TruncatedNormal):
         return d
-    return replace(d, lower=d.loc + d.lower * d.scale, upper=d.loc + d.upper * d.scale)
+    return replace(d, low=d.loc + d.low * d.scale, high=d.loc + d.high * d.scale)
 
 
 def _normal_as_truncated(d: D.Distribution) -> D.Distribution:
     if not isinstance(d, D.Normal):
         return d
     parent = d.scale / D.TRUNC2_STD  # Keras' rewrite keeps the variance: only the shape differs
-    return D.TruncatedNormal(loc=d.loc, scale=parent, lower=d.loc - 2 * parent, upper=d.loc + 2 * parent,
+    return D.TruncatedNormal(loc=d.loc, scale=parent, low=d.loc - 2 * parent, high=d.loc + 2 * parent,
                              derivation=d.derivation)
 
 
@@ -158,23 +162,14 @@ class Mutant:
     def test(self) -> str:
         return "independence" if self.kind == "seed" else "conformance"
 
-    @contextlib.contextmanager
-    def installed(self, backend: Backend) -> Iterator[None]:
-        """Inject this bug into ``backend`` within the block."""
-        if self.kind == "sampler":
-            assert self.transform is not None
-            with backend.patch_sampler(self.transform):
-                yield
-        elif self.kind == "haar":
-            with backend.haar_sign_correction(False):
-                yield
-        else:
-            original = runner.derive_param_seed
-            runner.derive_param_seed = lambda seed, path: original(seed, "<one path for every parameter>")
-            try:
-                yield
-            finally:
-                runner.derive_param_seed = original
+    @property
+    def injected(self) -> Bug:
+        """What the engine injects."""
+        if self.kind == "haar":
+            return Bug(haar=False)
+        if self.kind == "seed":
+            return Bug(param_seed=lambda seed, path: derive_seed(seed, "<one path for every parameter>"))
+        return Bug(transform=self.transform)
 
 
 _SCALE_TARGETS = ("he_normal-square-float32", "glorot_uniform-conv2d-float32", "truncated_normal-bias-float32",
@@ -214,18 +209,15 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            ("orthogonal-square-float32", "orthogonal-large-float32", "orthogonal_gain-conv2d-float16",
             "delta_orthogonal-conv2d-float32"), kind="haar"),
     Mutant("seed_reuse", "the same seed reused for two parameters of one plan",
-           runner.INDEPENDENCE_CASES, kind="seed"),
+           INDEPENDENCE_CASES, kind="seed"),
 )}
 
 
-def run_mutant(mutant: Mutant, backend: str, salt: int = 0, device: str = "cpu") -> list[runner.ItemResult]:
+def run_mutant(mutant: Mutant, backend: str, salt: int = 0, device: str = "cpu") -> list[ItemResult]:
     """Run the suite's own tests on ``mutant``'s targets with the bug injected into
     ``backend``; returns one result per target (each must have failed)."""
-    plan = runner.make_plan([backend], [device], list(mutant.targets), coverage="full")
-    items = [i for i in plan.items if i.test == mutant.test]
-    b = get_backend(backend)
-    with mutant.installed(b):
-        return [runner.run_item(plan, i, salt) for i in items]
+    sel = engine.make_selection([backend], [device], list(mutant.targets), coverage="full")
+    return [engine.run_item(sel, i, salt, bug=mutant.injected) for i in sel.items if i.test == mutant.test]
 
 
 def power_gate(backends: list[str] | None = None, salt: int = 0, device: str = "cpu",
@@ -233,12 +225,10 @@ def power_gate(backends: list[str] | None = None, salt: int = 0, device: str = "
     """Every mutant on every available backend: one row per (mutant, backend) with whether all
     targets were rejected, the number of targets and the largest (weakest) of their min
     p-values.  ``python -m initspec.testing --power-gate`` prints it."""
-    from .backends import backend_names
-
     rows: list[dict[str, object]] = []
     for name in backends or backend_names():
         b = get_backend(name)
-        if not b.available()[0] or b.adapter_module is None:
+        if not b.available()[0] or not b.mutable:
             continue
         for m in MUTANTS.values():
             res = run_mutant(m, name, salt, device)

@@ -70,13 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 class _State:
-    """The plan of this session, built on first use."""
+    """The selection of this session, built on first use."""
 
     current: _State | None = None
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self._plan: Any = None
+        self._selection: Any = None
         self._skips: Any = None
         self.results: dict[tuple[str, str], dict[str, Any]] = defaultdict(
             lambda: {"passed": 0, "failed": 0, "skipped": 0, "worst_p": None, "worst_id": ""})
@@ -102,21 +102,21 @@ class _State:
         return self._skips
 
     @property
-    def plan(self) -> Any:
-        if self._plan is None:
-            from .runner import BudgetError, SelectionError, make_plan
+    def selection(self) -> Any:
+        if self._selection is None:
+            from .engine import BudgetError, SelectionError, make_selection
 
             opt = self.config.getoption
             try:
-                plan = make_plan(opt("initspec_backend"), opt("initspec_device"), opt("initspec_case"),
-                                 coverage=opt("initspec_coverage"))
-                plan.check_budget()
+                sel = make_selection(opt("initspec_backend"), opt("initspec_device"), opt("initspec_case"),
+                                     coverage=opt("initspec_coverage"))
+                sel.check_budget()
             except (BudgetError, SelectionError) as exc:
                 raise pytest.UsageError(str(exc)) from None
-            for backend in plan.backends.values():
+            for backend in sel.backends.values():
                 backend.prepare()
-            self._plan = plan
-        return self._plan
+            self._selection = sel
+        return self._selection
 
 
 def _state(config: pytest.Config) -> _State:
@@ -145,11 +145,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     st = _state(metafunc.config)
     st.seen = True
-    plan = st.plan
+    sel = st.selection
     for fixture in wanted:
         test = FIXTURES[fixture]
         params = []
-        for item in plan.items:
+        for item in sel.items:
             if item.test != test:
                 continue
             entry = find_entry(st.skips, test, item.id)
@@ -159,7 +159,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              else pytest.mark.xfail(reason=entry.describe(), strict=True))
             params.append(pytest.param(item, id=item.id, marks=marks))
         if test == "device":  # absent backends and devices: visible, skipped, with the reason
-            params += [pytest.param(a, id=a.id, marks=pytest.mark.skip(reason=a.reason)) for a in plan.absent]
+            params += [pytest.param(a, id=a.id, marks=pytest.mark.skip(reason=a.reason)) for a in sel.absent]
         if not params:  # say why rather than pytest's "got empty parameter set"
             why = ("agreement compares other backends with numpy: none selected" if test == "agreement"
                    else f"no {test} tests in this selection")
@@ -169,13 +169,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def initspec_run(request: pytest.FixtureRequest) -> Any:
-    """``run(item) -> ItemResult`` for this session's plan and salt."""
-    from .runner import run_item
+    """``run(item) -> ItemResult`` for this session's selection and salt."""
+    from .engine import run_item
 
     st = _state(request.config)
 
     def run(item: Any) -> Any:
-        return run_item(st.plan, item, st.salt)
+        return run_item(st.selection, item, st.salt)
 
     return run
 
@@ -211,11 +211,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         worst = "-" if row["worst_p"] is None else f"{row['worst_p']:.2g} ({row['worst_id']})"
         tr.write_line(f"{b:<8} {d:<8} passed {row['passed']:>5}  failed {row['failed']:>3}  "
                       f"skipped {row['skipped']:>4}  worst p {worst}")
-    for a in st.plan.absent:
+    for a in st.selection.absent:
         tr.write_line(f"{a.backend:<8} {a.device:<8} skipped: {a.reason}")
     from .skips import stale_entries
 
-    stale = stale_entries(st.skips, st.plan.universe)
+    stale = stale_entries(st.skips, st.selection.universe)
     if stale:
         tr.write_sep("-", "initspec: stale skip/xfail entries (they match no test id)")
         for e in stale:

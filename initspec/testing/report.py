@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .runner import REFERENCE, Absent, ItemResult
+from .items import REFERENCE, Absent, ItemResult
 from .skips import SkipEntry
 from .stats import ALPHA_EACH, ALPHA_FAMILY, MAX_ASSERTIONS, N_SAMPLES
 

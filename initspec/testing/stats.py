@@ -152,9 +152,9 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def _dtype_of(arrays: Sequence[np.ndarray], dtype: Any) -> np.dtype:
     if dtype is not None:
-        from ..adapters.numpy import _np_dtype
+        from ..sampling import np_dtype
 
-        return _np_dtype(dtype)
+        return np_dtype(dtype)
     return arrays[0].dtype
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .runner import Absent
+from .items import Absent
 
 
 def _record(request: pytest.FixtureRequest, item: Any, result: Any) -> None:

@@ -1,6 +1,6 @@
 """What a model walker reports about each parameter, framework-free.
 
-Each backend's walker (``initspec.adapters.<backend>.plan_walk``) turns a model into
+Each backend's walker (``initspec.adapters.<backend>.model.walk``) turns a model into
 :class:`ParamInfo` records; plans match, resolve and explain them without touching the
 framework.  Paths are normalized: ``.``-separated, and the last component named by role
 (``kernel`` and ``weight`` are both ``weight``; a norm layer's ``weight``/``gamma``/``scale``
@@ -13,9 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..layout import Fans, Layout
+from .layout import Fans, Layout
+from .spec import Axes
 
-__all__ = ["Block", "ParamInfo", "LEAF_BY_ROLE", "normalize_path"]
+__all__ = ["Block", "ParamInfo", "LEAF_BY_ROLE", "ROLE_BY_LEAF", "IN0_OUT1", "normalize_path"]
+
+#: The role of a parameter by its leaf name, for layers a walker does not know (and for
+#: NumPy mappings): kernel/weight/w, bias/b, gamma/scale, beta/offset, embedding(s).
+ROLE_BY_LEAF = {"weight": "weight", "kernel": "weight", "w": "weight", "bias": "bias", "b": "bias",
+                "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
+                "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
+#: The real layout of an embedding table (num, dim) - a dense weight applied to one-hot rows -
+#: and of torch's ConvTranspose weight (in, out/groups, *k).
+IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
 
 #: The normalized leaf name of each role.
 LEAF_BY_ROLE = {"weight": "weight", "bias": "bias", "scale": "scale", "offset": "offset", "embedding": "embedding",

@@ -113,8 +113,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import ErrorDetail, SpecError
-from ...plans.faults import checkpoint
-from ...plans.targets import ParamInfo
+checkpoint = None  # TODO(restructure)
+from ...params import ParamInfo
 from .._common import require
 from ._layers import Layer, Param, describe_all, flatten, inferred_layers, layer_of
 

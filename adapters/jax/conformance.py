@@ -1,0 +1,78 @@
+"""The jax backend's conformance driver (see :mod:`initspec.testing.drivers`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...testing.cases import Case
+from ...testing.drivers import Device, Driver, PlacementError, Transform, absent_cuda, installed
+
+__all__ = ["DRIVER", "JaxDriver"]
+
+
+class JaxDriver(Driver):
+    name = "jax"
+    layout = "jax"
+
+    def available(self) -> tuple[bool, str]:
+        return installed("jax")
+
+    def devices(self) -> list[Device]:
+        """Every visible device: all host-platform CPU devices (several with
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) and every GPU."""
+        import jax
+
+        cpus = jax.devices("cpu")
+        out = [Device("cpu" if len(cpus) == 1 else f"cpu:{d.id}", "cpu", handle=d) for d in cpus]
+        try:
+            gpus = jax.devices("gpu")
+        except RuntimeError:
+            gpus = []
+        if not gpus:
+            return [*out, absent_cuda()]
+        return [*out, *(Device("cuda" if len(gpus) == 1 else f"cuda:{i}", "cuda", handle=d)
+                        for i, d in enumerate(gpus))]
+
+    def prepare(self) -> None:
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPU
+
+    mutable = True
+
+    def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
+               device: Device | None = None) -> np.ndarray:
+        import jax
+
+        from . import initializer
+
+        where = device.handle if device is not None else jax.devices("cpu")[0]
+        x64 = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+        with x64, jax.default_device(where):
+            x = initializer(spec, layout)(jax.random.key(seed), shape, dtype)
+        if x.devices() != {where}:
+            raise PlacementError(f"asked for {where}, got an array on {x.devices()}")
+        return np.asarray(x)
+
+    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
+             haar: bool = True) -> list[np.ndarray]:
+        import jax
+
+        from . import initializer, sample
+
+        shape = case.shape(self.layout)
+        if transform is None and haar:  # the public initializer, as users call it
+            return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype, device) for s in seeds]
+        dist = initializer(dict(case.spec), layout=self.layout).resolve(shape)
+        dist = transform(dist) if transform is not None else dist
+        x64 = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
+        with x64, jax.default_device(device.handle):
+            return [np.asarray(sample(dist, jax.random.key(s), shape, case.dtype, haar=haar)) for s in seeds]
+
+
+#: The driver class every backend's conformance.py exports under this name.
+DRIVER = JaxDriver

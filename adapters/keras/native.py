@@ -1,0 +1,68 @@
+"""How keras prints the native call of a resolved law (see :mod:`initspec.native`).
+
+Strings only: nothing here imports keras.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ... import distributions as D
+from ...calls import FAR, Ctx, NativeCall, named, num, shape_code, vs_info
+
+__all__ = ["LAYOUT", "native_call"]
+
+#: The layout this framework stores weights in (the snippet's ``w`` is in it).
+LAYOUT = 'keras'
+
+_KERAS_NAMED = {("glorot", "uniform"): "GlorotUniform", ("glorot", "truncated_normal"): "GlorotNormal",
+                ("he", "uniform"): "HeUniform", ("he", "truncated_normal"): "HeNormal",
+                ("lecun", "uniform"): "LecunUniform", ("lecun", "truncated_normal"): "LecunNormal"}
+_KERAS_DIST = {"uniform": "uniform", "normal": "untruncated_normal", "truncated_normal": "truncated_normal"}
+
+
+def native_call(c: Ctx) -> NativeCall:
+    d = c.dist
+
+    def out(obj: str, exact: bool = True) -> NativeCall:
+        code = f"import keras\ninit = keras.initializers.{obj}\nw = init({shape_code(c.shape)})"
+        return c.done(code, exact, obj)
+
+    vs = vs_info(c.plain)
+    if vs and c.fans_match("keras"):
+        name = named(_KERAS_NAMED, vs)
+        if name:
+            return out(f"{name}()")
+        scale, mode = vs["scale"], vs["mode"]
+        if mode == "fan_geo_avg":  # Keras has no fan_geo_avg: rescale fan_in to the same variance
+            fi, fo = c.fans.fan_in, c.fans.fan_out  # type: ignore[union-attr]
+            scale, mode = scale * fi / math.sqrt(fi * fo), "fan_in"
+            c.notes.append("Keras has no fan_geo_avg: scale rewritten for fan_in, exact for this shape only")
+        return out(f'VarianceScaling(scale={num(scale)}, mode="{mode}", distribution="{_KERAS_DIST[vs["dist"]]}")')
+    if isinstance(d, D.Constant):
+        if d.value in (0.0, 1.0):
+            return out("Zeros()" if d.value == 0 else "Ones()")
+        return out(f"Constant(value={num(d.value)})")
+    if isinstance(d, D.Uniform):
+        return out(f"RandomUniform(minval={num(d.low)}, maxval={num(d.high)})")
+    if isinstance(d, D.Normal):
+        return out(f"RandomNormal(mean={num(d.loc)}, stddev={num(d.scale)})")
+    if isinstance(d, D.TruncatedNormal):
+        if abs(d.alpha + 2.0) < 1e-9 and abs(d.beta - 2.0) < 1e-9:
+            c.notes.append("with the torch backend, Keras leaks untruncated values (~4e-6 per element)")
+            return out(f"TruncatedNormal(mean={num(d.loc)}, stddev={num(d.scale)})")
+        if min(-d.alpha, d.beta) >= FAR:
+            c.notes.append(f"Keras' TruncatedNormal always cuts at ±2 stddev; these bounds are "
+                           f"{min(-d.alpha, d.beta):.3g} std away, so an untruncated normal matches to float precision")
+            return out(f"RandomNormal(mean={num(d.loc)}, stddev={num(d.scale)})", exact=False)
+        c.notes.append("Keras' TruncatedNormal always cuts at mean ± 2·stddev; no Keras initializer cuts elsewhere")
+        return c.done(None, False)
+    if isinstance(d, D.Orthogonal):
+        if tuple(c.native_axis(a) for a in d.out_axes) == (len(c.shape) - 1,):
+            return out("Orthogonal()" if d.gain == 1.0 else f"Orthogonal(gain={num(d.gain)})")
+        c.notes.append("Keras' Orthogonal keeps the last axis whole; here another axis is the kept one")
+        return c.done(None, False)
+    if isinstance(d, D.Identity):
+        return out("Identity()" if d.gain == 1.0 else f"Identity(gain={num(d.gain)})")
+    c.notes.append(f"keras.initializers has no {d.kind.replace('_', '-')} initializer; use initspec.adapters.keras")
+    return c.done(None, False)

@@ -1,0 +1,50 @@
+"""How numpy prints the native call of a resolved law (see :mod:`initspec.native`).
+
+Strings only: nothing here imports anything.
+"""
+
+from __future__ import annotations
+
+
+from ... import distributions as D
+from ...calls import Ctx, NativeCall, num, shape_code
+
+__all__ = ["LAYOUT", "native_call"]
+
+#: The layout this framework stores weights in (the snippet's ``w`` is in it).
+LAYOUT = None
+
+def native_call(c: Ctx) -> NativeCall:
+    d, shp = c.dist, shape_code(c.shape)
+
+    def out(body: str, imports: str = "import numpy as np\n") -> NativeCall:
+        lines = body.split("\n")
+        code = imports + "\ndef init(rng):\n" + "".join(f"    {ln}\n" for ln in lines)
+        return c.done(code + "\nw = init(np.random.default_rng(0))", True, lines[-1].removeprefix("return "))
+
+    if isinstance(d, D.Constant):
+        return out(f"return np.full({shp}, {num(d.value)})")
+    if isinstance(d, D.Uniform):
+        return out(f"return rng.uniform({num(d.low)}, {num(d.high)}, size={shp})")
+    if isinstance(d, D.Normal):
+        return out(f"return rng.normal({num(d.loc)}, {num(d.scale)}, size={shp})")
+    if isinstance(d, D.TruncatedNormal):
+        c.notes.append("NumPy has no truncated normal: SciPy's truncnorm (bounds in parent std units)")
+        return out(f"return truncnorm.rvs({num(d.alpha)}, {num(d.beta)}, loc={num(d.loc)}, scale={num(d.scale)}, "
+                   f"size={shp}, random_state=rng)", "import numpy as np\nfrom scipy.stats import truncnorm\n")
+    if isinstance(d, D.Orthogonal):
+        rows, cols = d.rows, d.cols
+        big, small = max(rows, cols), min(rows, cols)
+        body = [f"q, r = np.linalg.qr(rng.standard_normal(({big}, {small})))",
+                "q *= np.sign(np.diag(r))  # Haar sign correction (Mezzadri 2007)"]
+        if rows < cols:
+            body.append("q = q.T")
+        expr = f"q.reshape({shape_code(d.matrix_dims)})"
+        if d.inverse_perm != tuple(range(len(d.shape))):
+            expr += f".transpose({d.inverse_perm})"
+        body.append(f"return {num(d.gain)} * {expr}")
+        return out("\n".join(body))
+    if isinstance(d, D.Identity):
+        return out(f"return {num(d.gain)} * np.eye({d.shape[0]}, {d.shape[1]})")
+    c.notes.append(f"NumPy has no {d.kind.replace('_', '-')} initializer; use initspec.adapters.numpy")
+    return c.done(None, False)

@@ -1,0 +1,252 @@
+"""How to draw a resolved law: the decisions every backend shares, made once.
+
+:func:`initspec.resolve` decides *what* law a tensor gets; this module decides the
+framework-independent parts of *how* to draw it, so each backend's ``random.py`` only
+calls its framework:
+
+* **dtypes** - which dtypes a law can fill, and the work dtype it is drawn in
+  (:func:`work_dtype`: half precision is drawn in float32 and rounded, float64 in float64);
+* **bounds in a dtype** - a bound rounded *inward* (:func:`inward`), so a value that
+  passes the test never lies beyond the true bound;
+* **the truncated normal** - which method draws it exactly in a given dtype, and every
+  parameter of that method (:func:`truncation`): the inverse CDF where the dtype resolves
+  the interval, rejection from the parent normal, a uniform or a translated-exponential
+  proposal (Robert 1995) elsewhere, and how many candidates a rejection round draws
+  (:func:`candidates`);
+* **Haar orthogonal matrices** - QR of a Gaussian matrix with the sign correction of
+  Mezzadri (2007) (:func:`haar`), written once against a backend's three array ops.
+
+Nothing here imports a framework (NumPy only, for dtype arithmetic on scalars).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from . import distributions as D
+from .errors import ShapeError, SpecError
+
+__all__ = [
+    "FLOAT_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "unsupported_dtype", "inward",
+    "Truncation", "truncation", "candidates", "haar",
+]
+
+#: The floating dtypes every backend draws random laws in.
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+#: Inverse CDF only for bounds within this many standard deviations of the mean: the
+#: frameworks' erfinv loses accuracy toward ±1 (measured against SciPy: TF float32 is off by
+#: 2e-4σ at 4σ and 2e-2σ at 5σ, TF float64 by 6e-6σ at 7σ; JAX float32 by 2e-5σ at 4σ).
+ICDF_MAX_STD = {"float32": 4.0, "float64": 6.0}
+#: ... and only while rounding v = erf(x/√2) to the dtype moves the CDF by at most this.
+ICDF_MAX_CDF_ERROR = 1e-6
+#: Below this probability of landing inside the bounds, rejection from the parent normal
+#: wastes too many draws: a uniform or exponential proposal takes over.  (At 0.25 one normal
+#: draw in four lands inside.)
+NORMAL_PROPOSAL_MIN_MASS = 0.25
+#: A rejection round draws enough candidates that falling short takes a 6-sigma binomial
+#: fluctuation, plus this many.
+CANDIDATE_MARGIN_SIGMAS, CANDIDATE_EXTRA = 6.0, 16
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+
+
+# ----------------------------------------------------------------------------- dtypes
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype's canonical name ('float32', 'bfloat16', ...) from any framework's dtype object."""
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):  # np.float32 and friends
+        return np.dtype(dtype).name
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
+    return {"half": "float16", "float": "float32", "double": "float64"}.get(name, name)
+
+
+def np_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of a dtype name or object (bfloat16 through ``ml_dtypes``)."""
+    name = dtype_name(dtype) if not isinstance(dtype, np.dtype) else dtype.name
+    if name == "bfloat16":
+        import ml_dtypes  # noqa: PLC0415 - optional, ships with JAX and Keras
+
+        return np.dtype(ml_dtypes.bfloat16)
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise SpecError.single("unsupported_dtype", "not a dtype initspec knows", loc=("dtype",),
+                               value=str(dtype)) from None
+
+
+def work_dtype(dtype: Any) -> str:
+    """The dtype a law is drawn in before rounding to ``dtype``: float64 for float64,
+    float32 for everything else (the frameworks' half-precision generators keep only 7-10
+    random mantissa bits, and none has a half-precision QR)."""
+    return "float64" if dtype_name(dtype) == "float64" else "float32"
+
+
+def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:
+    return SpecError.single(
+        "unsupported_dtype", f"{scheme} draws random floats: use one of {', '.join(FLOAT_DTYPES)}",
+        loc=("dtype",), value=dtype_name(dtype))
+
+
+def check_dtype(dist: D.Distribution, dtype: Any) -> None:
+    """Raise :class:`~initspec.SpecError` when ``dist`` cannot fill a tensor of ``dtype``:
+    a random law needs a floating dtype; constant, identity and dirac also fill integer
+    and bool tensors with integral values (0 and 1 for bool)."""
+    name = dtype_name(dtype)
+    if name in FLOAT_DTYPES:
+        return
+    if dist.random or not (name == "bool" or name.startswith(("int", "uint"))):
+        raise unsupported_dtype(name, dist.kind)
+    field = {D.Constant: "value", D.Identity: "gain"}.get(type(dist))
+    if field is None:
+        return
+    value = getattr(dist, field)
+    if value != int(value) or (name == "bool" and value not in (0.0, 1.0)):
+        raise SpecError.single("lossy_cast", f"{field} {value:g} does not fit a {name} tensor: use a floating "
+                               "dtype or an integer value", loc=("dtype",), value=name)
+
+
+# ----------------------------------------------------------------------------- bounds in a dtype
+
+
+def inward(value: float, dtype: Any, direction: int, *, strict: bool = False) -> float:
+    """``value`` rounded to ``dtype`` toward the interior: ``direction`` +1 for a lower bound,
+    -1 for an upper one, so a lower bound never drops and an upper never rises.  ``strict``
+    also steps off the value itself (an open interval)."""
+    dt = np_dtype(dtype)
+    v = np.array(value, dtype=np.float64).astype(dt)
+    off = (float(v) - value) * direction
+    if off < 0 or (strict and off == 0):
+        v = np.nextafter(v, np.array(direction * np.inf, dtype=dt))
+    return float(v)
+
+
+# ----------------------------------------------------------------------------- truncated normal
+
+Method = Literal["inverse_cdf", "ndtri", "normal", "uniform", "exponential"]
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How to draw one truncated normal in one work dtype - exactly, with every value
+    strictly inside ``(lo, hi)`` (the bounds rounded inward to the dtype).
+
+    ``inverse_cdf``   x = loc + scale·√2·erfinv(v), v ~ U[v_lo, v_hi), then clip to [lo, hi]
+    ``ndtri``         a one-sided interval mirrored into the lower tail, where Φ keeps its
+                      relative precision: z = Φ⁻¹(p_lo + u·(p_hi - p_lo)), u ~ U[0, 1),
+                      x = loc + sign·scale·z, then clip to [lo, hi]
+    ``normal``        the parent normal, keeping the draws strictly inside (lo, hi); with
+                      ``check_once`` fewer than one draw is expected outside, so one
+                      min/max pass usually proves the whole tensor good
+    ``uniform``       z ~ U[a, b], accepted with probability exp((nearest² - z²)/2)
+    ``exponential``   z = a + Exp(lam), accepted with probability exp(-(z - lam)²/2) and z <= b
+
+    For the proposals, [a, b] is the interval in parent standard deviations, mirrored onto
+    the right half when it lies left of the mean (``sign`` -1); x = loc + sign·scale·z.
+    ``rate`` is the expected fraction of candidates accepted.
+    """
+
+    method: Method
+    lo: float
+    hi: float
+    rate: float = 1.0
+    v_lo: float = 0.0
+    v_hi: float = 0.0
+    a: float = 0.0
+    b: float = 0.0
+    sign: float = 1.0
+    lam: float = 0.0
+    nearest: float = 0.0
+    check_once: bool = False
+
+
+def _inverse_cdf_is_exact(a: float, b: float, mass: float, wd: str) -> bool:
+    """Whether the inverse CDF in ``wd`` resolves [α, β] exactly enough: v = erf(x/√2) is
+    representable only to ulp(|v|) ≈ eps near ±1, which moves the CDF by up to
+    ulp/(2·mass); keep that below :data:`ICDF_MAX_CDF_ERROR`, and the bounds within
+    :data:`ICDF_MAX_STD` (beyond, the frameworks' erfinv is not accurate enough)."""
+    eps = float(np.finfo(np_dtype(wd)).eps)
+    if max(abs(a), abs(b)) > ICDF_MAX_STD[wd]:
+        return False
+    ulp = eps * max(abs(math.erf(a / _SQRT2)), abs(math.erf(b / _SQRT2)), 0.5)
+    return ulp / (2.0 * mass) <= ICDF_MAX_CDF_ERROR
+
+
+def truncation(dist: D.TruncatedNormal, dtype: Any, n: int, *, inverse_cdf: bool = True,
+               rejection: bool = True) -> Truncation:
+    """The method (and its parameters) that draws ``n`` values of ``dist`` in ``dtype``'s
+    work dtype.  A backend says what it can do: ``inverse_cdf`` (it has erfinv and Φ⁻¹)
+    and ``rejection`` (it can run data-dependent loops; not inside ``jax.jit``).
+
+    Raises ``interval_too_narrow`` when no number of the work dtype lies strictly between
+    the bounds - the same on every backend.
+    """
+    wd = work_dtype(dtype)
+    lo, hi = inward(dist.low, wd, +1, strict=True), inward(dist.high, wd, -1, strict=True)
+    if not lo <= hi:
+        raise ShapeError.single(
+            "interval_too_narrow", f"no {wd} number lies strictly between the bounds [{dist.low!r}, {dist.high!r}]: "
+            "widen them (or draw in float64)", loc=("low",), value=(dist.low, dist.high))
+    a, b, mass = dist.alpha, dist.beta, dist.mass
+    if not rejection:  # a fixed number of operations: always an inverse CDF
+        if a < 0.0 < b:
+            one_below = float(np.nextafter(np.array(1.0, np_dtype(wd)), np.array(0.0, np_dtype(wd))))
+            v_lo = max(inward(math.erf(a / _SQRT2), wd, +1), -one_below)
+            v_hi = min(inward(math.erf(b / _SQRT2), wd, -1), one_below)
+            return Truncation("inverse_cdf", lo, hi, v_lo=v_lo, v_hi=v_hi)
+        flip = a >= 0.0  # right of the mean: draw the mirror image in the left tail
+        left, right = (-b, -a) if flip else (a, b)
+        p_lo, p_hi = (float(p) for p in D.std_normal_cdf(np.array([left, right])))
+        return Truncation("ndtri", lo, hi, v_lo=p_lo, v_hi=p_hi, sign=-1.0 if flip else 1.0)
+    if mass >= 1.0 - 1.0 / max(n, 1):  # bounds that almost never cut (torch's std=0.02 at ±2: ±100σ)
+        return Truncation("normal", lo, hi, rate=mass, check_once=True)
+    if inverse_cdf and _inverse_cdf_is_exact(a, b, mass, wd):
+        v_lo = inward(math.erf(a / _SQRT2), wd, +1)
+        v_hi = inward(math.erf(b / _SQRT2), wd, -1)
+        return Truncation("inverse_cdf", lo, hi, v_lo=v_lo, v_hi=v_hi)
+    if mass >= NORMAL_PROPOSAL_MIN_MASS:
+        return Truncation("normal", lo, hi, rate=mass)
+    sign = 1.0
+    if b <= 0:  # mirror a left interval onto the right
+        a, b, sign = -b, -a, -1.0
+    nearest = max(a, 0.0)  # the point of [a, b] nearest the mean
+    lam = (a + math.sqrt(a * a + 4.0)) / 2.0  # Robert's optimal rate
+    # acceptance = ∫ proposal density × acceptance probability over [a, b], in closed form
+    if a < 0 or (b - nearest) * (b + nearest) / 2.0 < 1.0:  # contains the mean, or narrow
+        rate = math.exp(nearest * nearest / 2.0) * _SQRT2PI * mass / (b - a)
+        return Truncation("uniform", lo, hi, rate=min(rate, 1.0), a=a, b=b, sign=sign, nearest=nearest)
+    rate = lam * math.exp(lam * a - lam * lam / 2.0) * _SQRT2PI * mass
+    return Truncation("exponential", lo, hi, rate=min(rate, 1.0), a=a, b=b, sign=sign, lam=lam)
+
+
+def candidates(need: int, rate: float) -> int:
+    """How many candidates a rejection round draws for ``need`` values at acceptance
+    ``rate``: enough that a shortfall takes a 6-sigma binomial fluctuation."""
+    spread = CANDIDATE_MARGIN_SIGMAS * math.sqrt(need * (1.0 - rate))
+    return math.ceil((need + spread) / rate) + CANDIDATE_EXTRA
+
+
+# ----------------------------------------------------------------------------- Haar orthogonal
+
+
+def haar(z: Any, rows: int, cols: int, *, qr: Callable[[Any], tuple[Any, Any]], signs: Callable[[Any], Any],
+         transpose: Callable[[Any], Any], correct: bool = True) -> Any:
+    """A Haar-random (rows, cols) matrix: orthonormal columns when rows >= cols, else rows.
+
+    ``z`` is a standard normal (max(rows, cols), min(rows, cols)) matrix.  Its reduced QR
+    alone is not Haar distributed; Q·sign(diag R), with sign(0) taken as +1, is (Mezzadri
+    2007).  ``qr``, ``signs`` (sign(diag R) as ±1 in R's dtype) and ``transpose`` are the
+    backend's array ops; ``correct=False`` drops the correction (the conformance suite's
+    power gate proves it notices).
+    """
+    q, r = qr(z)
+    if correct:
+        q = q * signs(r)
+    return q if rows >= cols else transpose(q)
