@@ -28,7 +28,10 @@ from typing import Any, Literal
 
 from .errors import SpecError, did_you_mean
 
-__all__ = ["Backend", "BACKENDS", "names", "get", "module", "for_model"]
+__all__ = ["Backend", "BACKENDS", "FILES", "names", "get", "module", "for_model"]
+
+#: The files every backend folder has (the table in the module docstring).
+FILES = ("__init__", "random", "model", "conformance", "native")
 
 
 @dataclass(frozen=True)

@@ -369,7 +369,9 @@ def propagate(spec_or_specs: Any, *, depth: int = 50, width: int = 256, activati
     if activation not in ACTIVATIONS:
         raise SpecError.single("invalid_choice", f"unknown activation{did_you_mean(str(activation), ACTIVATIONS)}; "
                                f"expected one of {', '.join(ACTIVATIONS)}", loc=("activation",), value=activation)
-    from .adapters import numpy as isnp
+    from . import backends
+
+    isnp = backends.module("numpy")  # the reference backend draws the stacks
 
     shape = (width, width)
     runs = []

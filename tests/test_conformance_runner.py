@@ -3,6 +3,8 @@ backends, and the suite run from the installed package (subprocesses)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import importlib.util
 import json
 import os
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from initspec.testing import Backend, Device, register_backend, runner
+from initspec.testing import Device, Driver, command, engine, register_backend
 from initspec.testing.backends import unregister_backend
 from initspec.testing.cases import Case
 from initspec.testing.skips import load_skips
@@ -33,7 +35,7 @@ def _env() -> dict[str, str]:
 
 def test_a_run_reports_counts_worst_p_values_and_agreement() -> None:
     backends = ["numpy", "torch"] if HAS_TORCH else ["numpy"]
-    report = runner.run(backends, ["cpu"], cases=SMALL)
+    report = engine.run(backends, ["cpu"], cases=SMALL)
     assert report.passed, report.to_text()
     counts = report.counts()
     assert counts["passed"] == len(report.results) and counts["failed"] == 0
@@ -57,7 +59,7 @@ def test_global_rng_state_is_untouched() -> None:
         import torch
 
         torch_state = torch.get_rng_state().clone()
-    runner.run(["numpy", "torch"] if HAS_TORCH else ["numpy"], ["cpu"], cases=SMALL[:1])
+    engine.run(["numpy", "torch"] if HAS_TORCH else ["numpy"], ["cpu"], cases=SMALL[:1])
     assert np.array_equal(np.random.get_state()[1], state)
     if HAS_TORCH:
         assert torch.equal(torch.get_rng_state(), torch_state)
@@ -69,7 +71,7 @@ def test_absent_devices_and_backends_show_as_skipped_with_the_reason() -> None:
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
-    report = runner.run(["torch", "no_such_backend"], ["cuda"], cases=SMALL[:1])
+    report = engine.run(["torch", "no_such_backend"], ["cuda"], cases=SMALL[:1])
     reasons = {(a.backend, a.device): a.reason for a in report.absent}
     assert reasons[("torch", "cuda")].startswith("no CUDA device")
     assert "unknown backend 'no_such_backend'" in reasons[("no_such_backend", "*")]
@@ -78,15 +80,15 @@ def test_absent_devices_and_backends_show_as_skipped_with_the_reason() -> None:
     assert "TESTED NOTHING" in report.summary_line() and report.to_dict()["passed"] is False
     assert "skipped: no CUDA device" in report.to_text()
     if HAS_JAX:
-        assert runner.make_plan(["jax"], ["cuda"]).absent[0].reason == "no CUDA device"
-    plan = runner.make_plan(["numpy"], ["tpu"], SMALL[:1])
+        assert engine.make_selection(["jax"], ["cuda"]).absent[0].reason == "no CUDA device"
+    plan = engine.make_selection(["numpy"], ["tpu"], SMALL[:1])
     assert [a.reason for a in plan.absent] == ["no device 'tpu' (found: cpu)"]
 
 
 def test_the_budget_is_checked() -> None:
-    plan = runner.make_plan(["numpy"], ["cpu"], SMALL)
+    plan = engine.make_selection(["numpy"], ["cpu"], SMALL)
     plan.check_budget()
-    with pytest.raises(runner.BudgetError, match="Bonferroni budget"):
+    with pytest.raises(engine.BudgetError, match="Bonferroni budget"):
         plan.check_budget(limit=plan.p_values - 1)
 
 
@@ -97,7 +99,7 @@ def test_skip_xfail_and_stale_entries(tmp_path: Path) -> None:
         "  - {match: 'numpy-cpu-he_normal-square-*', kind: skip, reason: 'not today', link: 'https://x.test/1'}\n"
         "  - {match: 'numpy-cpu-uniform-bias-*', kind: xfail, reason: 'believed broken'}\n"
         "  - {match: 'numpy-cpu-no_such_scheme-*', kind: xfail, reason: 'long fixed'}\n", encoding="utf-8")
-    report = runner.run(["numpy"], ["cpu"], cases=SMALL, skip_files=[str(f)])
+    report = engine.run(["numpy"], ["cpu"], cases=SMALL, skip_files=[str(f)])
     status = {r.item.id: (r.status, r.reason) for r in report.results if r.item.test == "conformance"}
     assert status["numpy-cpu-he_normal-square-float32"] == ("skipped", "not today (https://x.test/1)")
     assert status["numpy-cpu-uniform-bias-float16"][0] == "xpassed"  # strict: an xfail that passes fails
@@ -111,7 +113,7 @@ def test_skip_xfail_and_stale_entries(tmp_path: Path) -> None:
     assert load_skips() == []  # the shipped list is empty: every built-in case passes on CPU
 
 
-class _ThirdParty(Backend):
+class _ThirdParty(Driver):
     """A backend from outside initspec: draws torch-layout tensors with its own seeding."""
 
     name = "third_party"
@@ -124,12 +126,17 @@ class _ThirdParty(Backend):
     def devices(self) -> list[Device]:
         return [Device("cpu", "cpu")]
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int]) -> list[np.ndarray]:
+    def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
+               device: Device | None = None) -> np.ndarray:
         from initspec.adapters import numpy as isnp
 
-        dist = case.resolve(self.layout)
-        out = [isnp.sample(dist, np.random.Generator(np.random.PCG64DXSM(s)), case.dtype) for s in seeds]
-        return [(x * self.factor).astype(x.dtype) for x in out]
+        dist = isnp.initializer(spec, layout).resolve(shape)
+        x = isnp.sample(dist, np.random.Generator(np.random.PCG64DXSM(seed)), dtype)
+        return (x * self.factor).astype(x.dtype)
+
+    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Any = None,
+             haar: bool = True) -> list[np.ndarray]:
+        return [self.sample(dict(case.spec), case.shape(self.layout), self.layout, s, case.dtype) for s in seeds]
 
 
 class _Buggy(_ThirdParty):
@@ -143,11 +150,11 @@ def test_a_third_party_backend_runs_the_same_suite() -> None:
     try:
         with pytest.raises(ValueError, match="already registered"):
             register_backend(_ThirdParty())
-        good = runner.run(["third_party"], cases=["he_*-conv2d-float*", "orthogonal-wide-float32"])
+        good = engine.run(["third_party"], cases=["he_*-conv2d-float*", "orthogonal-wide-float32"])
         assert good.passed, good.to_text()
         assert {r.item.backend for r in good.results} == {"third_party"}
         assert any(r.item.test == "agreement" for r in good.results)
-        bad = runner.run(["third_party_buggy"], cases=["he_normal-conv2d-*"])
+        bad = engine.run(["third_party_buggy"], cases=["he_normal-conv2d-*"])
         assert not bad.passed
         assert {r.item.id for r in bad.failures} >= {f"third_party_buggy-cpu-he_normal-conv2d-{d}"
                                                       for d in ("float32", "float64", "float16", "bfloat16")}
@@ -159,13 +166,13 @@ def test_a_third_party_backend_runs_the_same_suite() -> None:
 
 def test_main_writes_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
-    assert runner.main(["--backend", "numpy", "--case", SMALL[0], "--format", "json", "--output", str(out),
+    assert command.main(["--backend", "numpy", "--case", SMALL[0], "--format", "json", "--output", str(out),
                         "--quiet"]) == 0
     assert json.loads(out.read_text())["passed"] is True
-    assert runner.main(["--backend", "numpy", "--list"]) == 0
+    assert command.main(["--backend", "numpy", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "numpy    cpu" in listing and "p-valued assertions" in listing
-    assert runner.main(["--backend", "numpy", "--case", SMALL[0], "--format", "markdown", "--quiet"]) == 0
+    assert command.main(["--backend", "numpy", "--case", SMALL[0], "--format", "markdown", "--quiet"]) == 0
     assert "# initspec conformance report" in capsys.readouterr().out
 
 

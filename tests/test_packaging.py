@@ -39,10 +39,12 @@ def test_the_wheel_installs_adapters_under_initspec(tmp_path):
     (wheel,) = tmp_path.glob("initspec-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert not any(n.startswith("adapters/") for n in names)
-    for required in ("initspec/adapters/numpy.py", "initspec/adapters/torch/plan.py", "initspec/adapters/keras/plan.py",
-                     "initspec/adapters/jax/plan.py", "initspec/plans/defaults/torch-defaults.yaml",
-                     "initspec/testing/suite.py", "initspec/py.typed"):
-        assert required in names, required
+    from initspec import backends
+
+    required = ["initspec/plans/defaults/torch-defaults.yaml", "initspec/testing/suite.py", "initspec/py.typed"]
+    required += [f"initspec/adapters/{b}/{f}.py" for b in backends.names() for f in backends.FILES]
+    for path in required:
+        assert path in names, path
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "initspec = initspec.cli:main" in text and "initspec.testing.plugin" in text

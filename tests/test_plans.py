@@ -12,7 +12,8 @@ import pytest
 import initspec
 from initspec import SpecError
 from initspec.adapters.numpy import Params
-from initspec.plans import PlanWarning, faults
+from initspec.plans import PlanWarning
+from initspec.writer import fail_at
 from initspec.testing.stats import check_samples
 
 
@@ -124,22 +125,20 @@ def test_seeds_derive_from_path_not_order_and_reapply_is_identical():
 
 
 @pytest.mark.parametrize("transactional", [False, True])
-def test_fault_injection_at_every_step(transactional, monkeypatch):
-    """With transactional=True a failure at any draw or commit leaves the weights byte-identical."""
+def test_fault_injection_at_every_step(transactional):
+    """With transactional=True a failure at any draw leaves the weights byte-identical."""
     model = mlp()
     initspec.apply(PLAN, model, seed=1)
     before = snapshot(model)
     steps = []
-    monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append((stage, path)))
-    initspec.apply(PLAN, mlp(), seed=2, transactional=transactional)
+    initspec.apply(PLAN, mlp(), seed=2, transactional=transactional,
+                   checkpoint=lambda stage, path: steps.append((stage, path)))
     assert steps
     for k in range(len(steps)):
-        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
-            initspec.apply(PLAN, model, seed=2, transactional=transactional)
+            initspec.apply(PLAN, model, seed=2, transactional=transactional, checkpoint=fail_at(k))
         if transactional or k == 0:
             assert same(model, before), f"step {k} {steps[k]}"
-    monkeypatch.setattr(faults, "HOOK", None)
 
 
 def test_manifest_is_json_and_records_each_parameter(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from initspec import distributions as D
 from initspec.testing import cases as C
-from initspec.testing import check_independent, check_samples, check_two_sample, runner
+from initspec.testing import check_independent, check_samples, check_two_sample, engine
 from initspec.testing.backends import get_backend
 from initspec.testing.mutants import MUTANTS, run_mutant
 
@@ -43,10 +43,10 @@ def test_each_law_rewrite_changes_the_law_of_each_target(backend: str) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_targets_pass_without_the_bug(backend: str) -> None:
     targets = sorted({t for m in MUTANTS.values() for t in m.targets})
-    plan = runner.make_plan([backend], ["cpu"], targets, coverage="full")
-    items = [i for i in plan.items if i.test in ("conformance", "independence")]
+    sel = engine.make_selection([backend], ["cpu"], targets, coverage="full")
+    items = [i for i in sel.items if i.test in ("conformance", "independence")]
     assert len(items) >= len(targets)
-    results = [runner.run_item(plan, i) for i in items]
+    results = [engine.run_item(sel, i) for i in items]
     assert all(r.status == "passed" for r in results), [(r.item.id, r.detail) for r in results if r.status != "passed"]
 
 
@@ -98,7 +98,7 @@ def test_check_samples_passes_correct_samples_of_every_family(dist: D.Distributi
 
 
 def _with_shape(dist: D.Distribution, shape: tuple[int, ...]) -> D.Distribution:
-    from initspec.resolution import Derivation
+    from initspec.distributions import Derivation
     from initspec.spec import Zeros
 
     zeros = Zeros(scheme="zeros")  # any spec: the sampler only reads the shape from the derivation
