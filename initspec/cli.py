@@ -576,16 +576,16 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
         from .files import from_document
 
         doc = load_path(plan_file)
-        plan_obj = from_document(doc, "plan")
+        parsed = from_document(doc, "plan")
         net = _build_model(factory, model)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", plans.PlanWarning)  # the table lists them
                 if apply:  # apply resolves the plan first and returns that table with the manifest
-                    result = plans.apply(plan_obj, net, seed=seed, strict=strict)
+                    result = plans.apply(parsed, net, seed=seed, strict=strict)
                     table = result.table
                 else:
-                    result, table = None, plans.plan(plan_obj, net, seed=seed, strict=strict)
+                    result, table = None, plans.plan(parsed, net, seed=seed, strict=strict)
         except SpecError as exc:
             raise _locate_plan_errors(exc, doc) from None
         if result is not None and manifest is not None:
