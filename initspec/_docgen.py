@@ -7,7 +7,8 @@ The text comes from the code, so the reference cannot drift from it:
 * each preset's ``native`` string, docstring, fields with the native defaults, and what it
   expands to (:meth:`initspec.presets.Preset.expand`);
 * an example law for each, computed by :func:`initspec.resolve` when the page is rendered;
-* the gain table from :mod:`initspec.gain`.
+* the gain tables: the classic names from :mod:`initspec.gain` beside the activation gains
+  of :mod:`initspec.activations` (each computed when the page is rendered).
 
 Fields that carry no docstring in the models are described by :data:`GLOSSARY` below.
 
@@ -30,7 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .gain import GAIN_TABLE
+from . import activations as A
+from .gain import GAIN_TABLE, nonlinearity_gain
 from .parsing import parse
 from .presets import PRESETS, Preset
 from .resolution import expand, resolve
@@ -50,7 +52,8 @@ GLOSSARY: dict[Any, str] = {
     "distribution": "`uniform`, `normal` (never truncated) or `truncated_normal` (cut at ±2 parent std, "
                     "variance-corrected).",
     "scale": "The variance numerator: variance = scale / n.",
-    "gain": "A number, a nonlinearity name (see the gain table) or `{nonlinearity: leaky_relu, negative_slope: s}`.",
+    "gain": "A number, a classic nonlinearity name (see the gain table), `{nonlinearity: leaky_relu, "
+            "negative_slope: s}` or `{activation: NAME, ...}`.",
     "nonlinearity": "Sets the gain (see the gain table).",
     "groups": "Number of convolution groups.",
     "sparsity": "Fraction of each column set to zero.",
@@ -189,14 +192,15 @@ def _cell(text: str) -> str:
 
 
 def _type_text(prop: dict[str, Any]) -> str:
-    if "anyOf" in prop:
-        parts = [p for p in prop["anyOf"] if p.get("type") != "null"]
+    if "anyOf" in prop or "oneOf" in prop:
+        parts = [p for p in prop.get("anyOf", prop.get("oneOf")) if p.get("type") != "null"]
         text = " or ".join(_type_text(p) for p in parts)
         return text
     if "$ref" in prop:
         name = prop["$ref"].rsplit("/", 1)[-1]
         return {"Axes": "axes mapping `{in_axes, out_axes, batch_axes}`",
-                "LeakyReluGain": "`{nonlinearity: leaky_relu, negative_slope: s}`"}.get(name, name)
+                "LeakyReluGain": "`{nonlinearity: leaky_relu, negative_slope: s}`",
+                "ActivationGain": "`{activation: NAME, ...}`"}.get(name, name)
     if "enum" in prop:
         return "one of " + ", ".join(f"`{v}`" for v in prop["enum"])
     if "const" in prop:
@@ -263,14 +267,80 @@ def _anchor(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "", name.lower().replace(" ", "-"))
 
 
+# ----------------------------------------------------------------------------- the gain tables
+
+
+def _params_text(act: A.Activation) -> str:
+    if not act.params:
+        return "-"
+    return ", ".join(f"`{p.name}` = {p.default:g}" if isinstance(p.default, float) else
+                     f"`{p.name}` = `{p.default}`" if p.default is not None else f"`{p.name}` (required)"
+                     for p in act.params)
+
+
+def _gain_text(act: A.Activation) -> str:
+    if any(p.default is None for p in act.params):
+        return "depends on " + ", ".join(p.name for p in act.params if p.default is None)
+    return f"{A.activation_gain(act.name):.10f}"
+
+
+def _gain_section() -> list[str]:
+    """The classic table (``calculate_gain``), the comparison, and every activation gain."""
+    out = ["## Gain table", "",
+           "A `gain` (Glorot, orthogonal, identity, delta-orthogonal) or a `nonlinearity` (He) sets the weight's "
+           "scale; the variance is multiplied by gain². It is written in one of two ways, which mean different "
+           "things:", "",
+           "* a **classic nonlinearity name** (`gain: tanh`, `nonlinearity: tanh`): the conventions of "
+           "`torch.nn.init.calculate_gain`, reproduced exactly;",
+           "* an **activation** (`gain: {activation: tanh}`, `nonlinearity: {activation: gelu}`, with the "
+           "activation's parameters beside it: `{activation: elu, alpha: 0.5}`): the gain 1/sqrt(E[f(z)²]) for "
+           "z ~ N(0, 1), which keeps the second moment of the activations at one when pre-activations have unit "
+           "variance - the argument He et al. (2015) make for ReLU, applied to any f.", "",
+           "They agree for ReLU (√2) and leaky ReLU, and differ elsewhere: 5/3 for tanh is a heuristic value, "
+           f"while E[tanh(z)²] = {A.activation_gain('tanh') ** -2:.4f} gives "
+           f"{A.activation_gain('tanh'):.4f}; `selu` is 3/4 in `calculate_gain` but 1 here, SELU's fixed point "
+           "(Klambauer et al. 2017); `sigmoid` is 1 there, while its second moment gives "
+           f"{A.activation_gain('sigmoid'):.4f} (sigmoid is not centred, so this is the second moment, not the "
+           "variance).", "",
+           "### Classic nonlinearity names", "",
+           "| nonlinearity | gain |", "|---|---|"]
+    for name, value in GAIN_TABLE.items():
+        out.append(f"| `{name}` | {value:.6g} |")
+    out += ["| `leaky_relu` | sqrt(2 / (1 + negative_slope²)); the slope must be given |", "",
+            "> **Warning:** `torch.nn.init.calculate_gain(\"leaky_relu\")` assumes a slope of 0.01, while "
+            "`kaiming_uniform_`/`kaiming_normal_` pass `a=0`. initspec makes you write the slope. The `selu` gain "
+            "3/4 is PyTorch's choice; SELU's self-normalizing fixed point (Klambauer et al. 2017) needs variance "
+            "1/fan_in, i.e. `lecun` (or `{activation: selu}`, gain 1).", "",
+            "### Side by side", "",
+            "| name | `gain: NAME` (classic) | `gain: {activation: NAME}` |", "|---|---|---|"]
+    for name, value in GAIN_TABLE.items():
+        if name in A.ACTIVATIONS:
+            out.append(f"| `{name}` | {value:.10f} | {A.activation_gain(name):.10f} |")
+    out += ["| `leaky_relu`, slope 0.01 | "
+            f"{nonlinearity_gain('leaky_relu', 0.01):.10f} | {A.activation_gain('leaky_relu'):.10f} |", "",
+            "### Activation gains", "",
+            "Each gain is 1/sqrt(E[f(z)²]), computed by Gauss-Legendre quadrature split at the activation's kinks "
+            "(`initspec.activations`; tested against `scipy.integrate.quad`). Parameters take the frameworks' "
+            "names and defaults; aliases are stored under the first name. Python code can add its own with "
+            "`initspec.activations.register_activation(name, fn, kinks=..., params=...)`.", "",
+            "| activation | parameters | f(x) | gain | note |", "|---|---|---|---|---|"]
+    for act in (A.ACTIVATIONS[name] for name in A.BUILTIN):
+        names = f"`{act.name}`" + (" (" + ", ".join(f"`{a}`" for a in act.aliases) + ")" if act.aliases else "")
+        out.append(f"| {names} | {_cell(_params_text(act))} | {_cell(act.formula)} | {_gain_text(act)} | "
+                   f"{_cell(act.note)} |")
+    warning = [line for line in _rst_to_md(A.__doc__ or "").splitlines() if line.startswith("> **Warning:**")]
+    return out + [""] + [w for line in warning for w in (line, "")]
+
+
 # ----------------------------------------------------------------------------- the page
 
 
 def render() -> str:
     """The text of docs/schemes.md."""
     out = [
-        "<!-- Generated by `python -m initspec._docgen --write docs` from initspec/spec.py, initspec/presets.py "
-        "and initspec/gain.py. Do not edit: edit the models. tests/test_docs.py fails when this file is stale. -->",
+        "<!-- Generated by `python -m initspec._docgen --write docs` from initspec/spec.py, initspec/presets.py, "
+        "initspec/gain.py and initspec/activations.py. Do not edit: edit the models. tests/test_docs.py fails when "
+        "this file is stale. -->",
         "",
         "# Schemes",
         "",
@@ -330,18 +400,7 @@ def render() -> str:
                 out += [_rst_to_md(doc), ""]
             if fields:
                 out += fields + [""]
-    out += ["## Gain table", "",
-            "A `gain` (Glorot, orthogonal, identity, delta-orthogonal) or a `nonlinearity` (He) sets the weight's "
-            "scale; the variance is multiplied by gain².", "",
-            "| nonlinearity | gain |", "|---|---|"]
-    for name, value in GAIN_TABLE.items():
-        out.append(f"| `{name}` | {value:.6g} |")
-    out += ["| `leaky_relu` | sqrt(2 / (1 + negative_slope²)); the slope must be given |", "",
-            "> **Warning:** `torch.nn.init.calculate_gain(\"leaky_relu\")` assumes a slope of 0.01, while "
-            "`kaiming_uniform_`/`kaiming_normal_` pass `a=0`. initspec makes you write the slope. The `selu` gain "
-            "3/4 is PyTorch's choice; SELU's self-normalizing fixed point (Klambauer et al. 2017) needs variance "
-            "1/fan_in, i.e. `lecun`.", "",
-            "## References", ""]
+    out += _gain_section() + ["## References", ""]
     out += [f"- {r}" for r in REFERENCES]
     return "\n".join(out).rstrip() + "\n"
 

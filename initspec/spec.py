@@ -28,7 +28,7 @@ from ._types import (
     Real,
     VSDistribution,
 )
-from .gain import Gain, Nonlinearity
+from .gain import Gain, HeNonlinearity
 
 __all__ = [
     "BaseSpec", "Axes", "Constant", "Zeros", "Ones", "Uniform", "Normal", "TruncatedNormal",
@@ -228,7 +228,8 @@ class He(_FanBased):
     scheme: Annotated[Literal["he"], WithJsonSchema({"enum": ["he", "kaiming"], "type": "string"})]
     distribution: VSDistribution
     mode: FanModeField = "fan_in"
-    nonlinearity: Nonlinearity = "relu"
+    nonlinearity: HeNonlinearity = "relu"
+    """A classic `calculate_gain` name (tanh: 5/3) or `{activation: NAME, ...}` (E[f(z)²] = 1; see the gain table)."""
     negative_slope: Real | None = None
     """Slope of leaky_relu (required for it, forbidden otherwise)."""
 
