@@ -159,6 +159,8 @@ def vs_info(plain: BaseSpec | None) -> dict[str, Any] | None:
         from .gain import nonlinearity_gain
 
         g = nonlinearity_gain(plain.nonlinearity, plain.negative_slope)
+        if not isinstance(plain.nonlinearity, str):  # {activation: ...}: torch has no name for it, write the scale
+            return dict(family="vs", scale=g * g, gain=g, mode=plain.mode, dist=plain.distribution)
         return dict(family="he", scale=g * g, gain=g, mode=plain.mode, dist=plain.distribution,
                     nonlinearity=plain.nonlinearity, slope=plain.negative_slope)
     if isinstance(plain, Lecun):
