@@ -34,7 +34,7 @@ from typing import Any
 from . import activations as A
 from .gain import GAIN_TABLE, nonlinearity_gain
 from .parsing import parse
-from .presets import PRESETS, Preset
+from .presets import NAMED, PRESET_ALIASES, PRESETS, Preset, native_call
 from .resolution import expand, resolve
 from .spec import PLAIN_SCHEMES, SCHEME_ALIASES
 
@@ -376,6 +376,11 @@ def render() -> str:
                 "native defaults, and expands to the plain spec shown.", "",
                 "| scheme | native call | expands to | example law |", "|---|---|---|---|"]
         names = [n for n in PRESETS if n.startswith(ns + ".")]
+        aliases = [a for a, c in PRESET_ALIASES.items() if a.startswith(ns + ".")]
+        if aliases:
+            out[-2:-2] = [f"`{ns}.*` names of `jax.*` presets ({', '.join(f'`{a}`' for a in aliases)}) are aliases "
+                          "of them (`flax.linen.initializers` re-exports `jax.nn.initializers`): they are stored "
+                          "as the `jax.*` name.", ""]
         notes = []
         for name in names:
             cls = PRESETS[name]
@@ -387,16 +392,20 @@ def render() -> str:
             example = f"`{law}` on `{shape}` ({layout})"
             if spec != {"scheme": name}:
                 example += f" with `{_flow({k: v for k, v in spec.items() if k != 'scheme'})}`"
-            out.append(f"| `{name}` | `{_cell(cls.native)}` | `{_cell(expanded)}` | {_cell(example)} |")
-            doc = cls.__doc__ if cls.__doc__ and cls.__doc__ is not Preset.__doc__ else ""
-            fields = _fields_table(cls, name)
-            if (doc and not doc.startswith(f"``{cls.native}``")) or fields:
+            native = native_call(name)
+            out.append(f"| `{name}` | `{_cell(native)}` | `{_cell(expanded)}` | {_cell(example)} |")
+            if name in NAMED:
+                doc, fields = NAMED[name].doc, []
+            else:
+                doc = cls.__doc__ if cls.__doc__ and cls.__doc__ is not Preset.__doc__ else ""
+                fields = _fields_table(cls, name)
+            if (doc and not doc.startswith(f"``{native}``")) or fields:
                 notes.append((name, doc, fields))
         out.append("")
         for name, doc, fields in notes:
             out.append(f"#### {name}")
             out.append("")
-            if doc and not doc.startswith("``" + PRESETS[name].native):
+            if doc and not doc.startswith("``" + native_call(name)):
                 out += [_rst_to_md(doc), ""]
             if fields:
                 out += fields + [""]

@@ -39,32 +39,35 @@ def locate(document: Any, path: tuple[Any, ...]) -> tuple[str | None, int | None
     return document.filename, *(pos or (None, None))
 
 
-def migrate(data: dict[str, Any], *, kind: str, document: Any = None) -> dict[str, Any]:
-    """Check ``format_version``, migrate older data to :data:`FORMAT_VERSION` and return
-    the mapping without it."""
+def migrate(data: dict[str, Any], *, kind: str, document: Any = None, current: int = FORMAT_VERSION,
+            migrations: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] | None = None
+            ) -> dict[str, Any]:
+    """Check ``format_version``, migrate older data to ``current`` (:data:`FORMAT_VERSION`)
+    with the steps of ``migrations`` (:data:`MIGRATIONS`) and return the mapping without it."""
+    steps = MIGRATIONS if migrations is None else migrations
     if "format_version" not in data:
         file, line, col = locate(document, ())
         raise SpecError([ErrorDetail(
             "missing_format_version",
-            f"a {kind} file needs 'format_version: {FORMAT_VERSION}' at the top level", loc=("format_version",),
+            f"a {kind} file needs 'format_version: {current}' at the top level", loc=("format_version",),
             file=file, line=line, col=col)])
     version = data["format_version"]
     file, line, col = locate(document, ("format_version",))
     if not isinstance(version, int) or isinstance(version, bool):
         raise SpecError([ErrorDetail("wrong_type", "format_version must be an integer", loc=("format_version",),
                                      value=version, file=file, line=line, col=col)])
-    if version > FORMAT_VERSION:
+    if version > current:
         raise SpecError([ErrorDetail(
             "format_version_newer",
             f"this {kind} was written by a newer initspec (format_version {version}); this one reads up to "
-            f"{FORMAT_VERSION}: upgrade initspec (pip install -U initspec)", loc=("format_version",), value=version,
+            f"{current}: upgrade initspec (pip install -U initspec)", loc=("format_version",), value=version,
             file=file, line=line, col=col)])
     if version < 1:
         raise SpecError([ErrorDetail("bad_format_version", "format_version starts at 1", loc=("format_version",),
                                      value=version, file=file, line=line, col=col)])
     out = {k: v for k, v in data.items() if k != "format_version"}
-    while version < FORMAT_VERSION:
-        step = MIGRATIONS.get((kind, version))
+    while version < current:
+        step = steps.get((kind, version))
         if step is None:  # pragma: no cover - guarded by tests/test_files.py
             raise SpecError([ErrorDetail("bad_format_version", f"no migration from {kind} format_version {version}",
                                          loc=("format_version",), value=version, file=file, line=line, col=col)])

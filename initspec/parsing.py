@@ -1,7 +1,8 @@
 """Parsing specs from plain data, and turning pydantic's errors into :class:`SpecError`.
 
-``Spec`` is the discriminated union of every scheme (plain and preset) on ``scheme``; its
-aliases (``xavier``, ``kaiming``) are canonicalised on parse.  No raw pydantic exception
+:data:`~initspec.schemes.Spec` is the discriminated union of every scheme (plain and
+preset) on ``scheme``; its aliases (``xavier``, ``kaiming``, ``flax.*``) are canonicalised
+on parse.  No raw pydantic exception
 leaves this module: :func:`validation_errors` rewrites each one as an :class:`ErrorDetail`
 with the data path, the file location, the value received, a message with "did you mean",
 and a stable code.
@@ -15,21 +16,14 @@ import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import NO_VALUE, ErrorDetail, SpecError, did_you_mean
-from .presets import PRESETS
-from .spec import PLAIN_SCHEMES, SCHEME_ALIASES, BaseSpec
+from .formats import migrate
+from .schemes import SCHEMES, Spec, model_of, scheme_names
+from .spec import BaseSpec
 
 __all__ = ["Spec", "SCHEMES", "parse", "parse_model", "validation_errors", "scheme_names"]
-
-#: Every scheme name (plain and preset) -> its model.
-SCHEMES: dict[str, type[BaseSpec]] = {**PLAIN_SCHEMES, **PRESETS}
-
-
-def scheme_names() -> list[str]:
-    """Every accepted ``scheme`` value, aliases included."""
-    return [*SCHEMES, *SCHEME_ALIASES]
 
 
 def suggest_scheme(word: str) -> str:
@@ -49,20 +43,6 @@ def suggest_scheme(word: str) -> str:
         return ""
     return "; did you mean " + ", ".join(repr(h) for h in hits[:5]) + "?"
 
-
-def _scheme_tag(value: Any) -> str | None:
-    scheme = value.get("scheme") if isinstance(value, dict) else getattr(value, "scheme", None)
-    if not isinstance(scheme, str):
-        return None
-    scheme = SCHEME_ALIASES.get(scheme, scheme)
-    return scheme if scheme in SCHEMES else None
-
-
-#: The spec type: a discriminated union on ``scheme`` over every plain scheme and preset.
-Spec = Annotated[
-    Union[tuple(Annotated[cls, Tag(name)] for name, cls in SCHEMES.items())],  # type: ignore[misc]
-    Discriminator(_scheme_tag),
-]
 
 _SPEC_ADAPTER: TypeAdapter[BaseSpec] = TypeAdapter(Spec)
 
@@ -117,7 +97,7 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> tuple[Any, ...]:
             if part in current:
                 path.append(part)
                 current = current[part]
-            elif part not in SCHEMES and part.isidentifier():  # a missing/unknown key; tags and branch labels skipped
+            elif model_of(part) is None and part.isidentifier():  # a missing/unknown key; tags and branch labels skipped
                 path.append(part)
                 current = None
         elif isinstance(current, list) and isinstance(part, int):
@@ -144,9 +124,9 @@ def _parent_model(root: Any, data: Any, path: tuple[Any, ...]) -> type[BaseModel
         candidates = nxt
     models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
     if len(models) > 1 and isinstance(current, dict):
-        tag = _scheme_tag(current)
-        if tag:
-            return SCHEMES[tag]
+        tagged = model_of(current.get("scheme"))
+        if tagged is not None:
+            return tagged
     return models[0] if len(models) == 1 else None
 
 
@@ -188,6 +168,11 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
             if tag is None:
                 code = "missing_scheme"
                 message = "every spec needs a 'scheme' (e.g. scheme: he)"
+            elif not isinstance(tag, str):
+                code = "wrong_type"
+                message = "a scheme is a name such as he, glorot or torch.kaiming_uniform"
+                path = path + ("scheme",)
+                value = tag
             else:
                 code = "unknown_scheme"
                 hint = suggest_scheme(tag) if isinstance(tag, str) else ""
@@ -253,8 +238,6 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
         raise SpecError.single("wrong_type", "a spec is a mapping with a 'scheme' key, e.g. {scheme: he, "
                                "distribution: normal}", loc=tuple(loc), value=obj)
     if "format_version" in obj:
-        from .formats import migrate
-
         obj = migrate(obj, kind="spec", document=document)
     try:
         return _SPEC_ADAPTER.validate_python(obj)

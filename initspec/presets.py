@@ -2,13 +2,18 @@
 
 ``{scheme: keras.he_normal}`` is the law of ``keras.initializers.HeNormal()`` - a truncated,
 variance-corrected normal - and ``{scheme: torch.kaiming_normal}`` is torch's untruncated
-one.  Each preset takes the native function's own parameters with the native defaults and
-expands (:meth:`Preset.expand`) to a plain spec, so the difference between frameworks is
-visible as data::
+one.  Each preset expands (:meth:`Preset.expand`) to a plain spec, so the difference between
+frameworks is visible as data::
 
     >>> from initspec import parse
     >>> parse({"scheme": "torch.default_weight"}).expand().to_dict()
     {'scheme': 'he', 'distribution': 'uniform', 'mode': 'fan_in', 'nonlinearity': 'leaky_relu', 'negative_slope': 2.23606797749979}
+
+Presets without parameters are rows of :data:`NAMED` (name -> native call and plain spec),
+all parsed by one model, :class:`NamedPreset`; a preset that takes the native function's
+parameters (with the native defaults) is a class of its own.  ``flax.*`` names are aliases
+of the ``jax.*`` ones (``flax.linen.initializers`` re-exports ``jax.nn.initializers``): they
+are canonicalised on parse, like ``xavier`` -> ``glorot`` (:data:`PRESET_ALIASES`).
 
 Presets are laws, not layouts: the fans come from the layout of the tensor they are applied
 to, so ``torch.default_weight`` on a Flax kernel is U(±1/√fan_in) with Flax's fan_in.
@@ -17,12 +22,15 @@ to, so ``torch.default_weight`` on a Flax kernel is U(±1/√fan_in) with Flax's
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ._types import AxisTuple, FanMode, NonNegativeInt, PositiveInt, PositiveReal, Real, StrictInt
 from .spec import (
+    PLAIN_SCHEMES,
+    SCHEME_ALIASES,
     Axes,
     BaseSpec,
     DeltaOrthogonal,
@@ -30,7 +38,6 @@ from .spec import (
     Glorot,
     He,
     Identity,
-    Lecun,
     Normal,
     Orthogonal,
     Sparse,
@@ -40,14 +47,65 @@ from .spec import (
     Zeros,
 )
 
-__all__ = ["Preset", "PRESETS"]
+__all__ = ["Preset", "NamedPreset", "Named", "NAMED", "PRESETS", "PRESET_ALIASES", "native_call"]
 
+
+@dataclass(frozen=True)
+class Named:
+    """One parameterless preset: the native call it reproduces and the plain spec it is."""
+
+    native: str
+    spec: dict[str, Any]
+    doc: str = ""
+
+
+def _vs_rows(namespace: str, module: str, call: str) -> dict[str, Named]:
+    """``<namespace>.{glorot,he,lecun}_{uniform,normal}``: Keras' and JAX's named variance
+    scalings, whose ``*_normal`` is the truncated, variance-corrected normal."""
+    rows = {}
+    for family in ("glorot", "he", "lecun"):
+        for dist in ("uniform", "normal"):
+            law = "truncated_normal" if dist == "normal" else "uniform"
+            native = f"{module}.{call.format(camel=family.capitalize() + dist.capitalize(), snake=f'{family}_{dist}')}"
+            what = "truncated (variance-corrected) normal" if dist == "normal" else "uniform"
+            rows[f"{namespace}.{family}_{dist}"] = Named(native, {"scheme": family, "distribution": law},
+                                                         f"``{native}``: {family} {what}.")
+    return rows
+
+
+#: Every parameterless preset.
+NAMED: dict[str, Named] = {
+    "torch.default_weight": Named(
+        "torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5))",
+        {"scheme": "he", "distribution": "uniform", "mode": "fan_in", "nonlinearity": "leaky_relu",
+         "negative_slope": math.sqrt(5.0)},
+        "The default weight of ``nn.Linear``, ``nn.Conv*d``, ``nn.ConvTranspose*d``: ``kaiming_uniform_(w, "
+        "a=√5)`` = U(±1/√fan_in)."),
+    "torch.embedding": Named("torch.nn.init.normal_(w)", {"scheme": "normal", "mean": 0.0, "std": 1.0},
+                             "The default of ``nn.Embedding``: N(0, 1)."),
+    "torch.eye": Named("torch.nn.init.eye_(w)", {"scheme": "identity", "gain": 1.0}),
+    **_vs_rows("keras", "keras.initializers", "{camel}()"),
+    "keras.embedding": Named('keras.layers.Embedding(..., embeddings_initializer="uniform")',
+                             {"scheme": "uniform", "low": -0.05, "high": 0.05},
+                             'The default of ``keras.layers.Embedding``: ``"uniform"`` = U(-0.05, 0.05).'),
+    **_vs_rows("jax", "jax.nn.initializers", "{snake}()"),
+    "flax.embed": Named(
+        "flax.linen.Embed(...)  # embedding_init default",
+        {"scheme": "variance_scaling", "scale": 1.0, "mode": "fan_in", "distribution": "normal",
+         "axes": {"in_axes": [-1], "out_axes": [0]}},
+        "The default of ``flax.linen.Embed`` / ``nnx.Embed``: N(0, 1/features), untruncated "
+        "(``variance_scaling(1.0, 'fan_in', 'normal', out_axis=0)``, whose fan_in is the feature size)."),
+    "flax.default_kernel": Named("flax.linen.initializers.lecun_normal()",
+                                 {"scheme": "lecun", "distribution": "truncated_normal"},
+                                 "The default kernel of ``Dense``/``Conv``/attention in Flax: LeCun truncated "
+                                 "normal."),
+}
+
+#: Accepted preset spellings canonicalised on parse: every ``flax.<name>`` of a ``jax.<name>``.
+PRESET_ALIASES: dict[str, str] = {}
+
+#: Every preset name -> its model (parameterless ones all map to :class:`NamedPreset`).
 PRESETS: dict[str, type[Preset]] = {}
-
-TorchNonlinearity = Literal[
-    "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "sigmoid", "tanh", "relu", "leaky_relu", "selu",
-]
 
 
 class Preset(BaseSpec):
@@ -56,17 +114,42 @@ class Preset(BaseSpec):
     #: The native call this preset reproduces (shown by ``explain`` and in the docs).
     native: ClassVar[str] = ""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        name = cls.model_fields["scheme"].annotation.__args__[0]  # type: ignore[union-attr]
-        PRESETS[name] = cls
+        for name in cls.model_fields["scheme"].annotation.__args__:  # type: ignore[union-attr]
+            if name not in PRESET_ALIASES:
+                PRESETS[name] = cls
 
     def expand(self) -> BaseSpec:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+
+def _jax_aliases(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` plus the ``flax.`` alias of every ``jax.`` one (recorded in PRESET_ALIASES)."""
+    extra = []
+    for name in names:
+        if name.startswith("jax."):
+            alias = "flax." + name.removeprefix("jax.")
+            PRESET_ALIASES[alias] = SCHEME_ALIASES[alias] = name
+            extra.append(alias)
+    return (*names, *extra)
+
+
+class NamedPreset(Preset):
+    """A preset without parameters: one row of :data:`NAMED`."""
+
+    scheme: Literal[_jax_aliases(tuple(NAMED))]  # type: ignore[valid-type]
+
+    def expand(self) -> BaseSpec:
+        row = NAMED[self.scheme]
+        return PLAIN_SCHEMES[row.spec["scheme"]].model_validate(row.spec)
+
+
+def native_call(name: str) -> str:
+    """The native call the preset ``name`` reproduces."""
+    name = PRESET_ALIASES.get(name, name)
+    return NAMED[name].native if name in NAMED else PRESETS[name].native
 
 
 def _needs_layer(scheme: str, field: str, what: str) -> Exception:
@@ -75,6 +158,12 @@ def _needs_layer(scheme: str, field: str, what: str) -> Exception:
     return ShapeError.single(
         "needs_layer", f"{scheme} needs {what}: give {field}, or use it in a plan, which fills it in from the layer",
         loc=(field,))
+
+
+TorchNonlinearity = Literal[
+    "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "sigmoid", "tanh", "relu", "leaky_relu", "selu",
+]
 
 
 def _torch_he(distribution: str, a: float, mode: str, nonlinearity: str) -> He:
@@ -161,17 +250,6 @@ class TorchKaimingNormal(Preset):
         return _torch_he("normal", self.a, self.mode, self.nonlinearity)
 
 
-class TorchDefaultWeight(Preset):
-    """The default weight of ``nn.Linear``, ``nn.Conv*d``, ``nn.ConvTranspose*d``:
-    ``kaiming_uniform_(w, a=√5)`` = U(±1/√fan_in)."""
-
-    native: ClassVar[str] = "torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5))"
-    scheme: Literal["torch.default_weight"]
-
-    def expand(self) -> BaseSpec:
-        return _torch_he("uniform", math.sqrt(5.0), "fan_in", "leaky_relu")
-
-
 class TorchDefaultBias(Preset):
     """The default bias of ``nn.Linear``/``nn.Conv*d``: U(±1/√fan_in) with the *weight's*
     fan_in (0 when fan_in is 0).  Plans supply ``fan_in`` from the layer."""
@@ -205,16 +283,6 @@ class TorchRecurrentDefault(Preset):
         return Uniform(scheme="uniform", low=-bound, high=bound)
 
 
-class TorchEmbedding(Preset):
-    """The default of ``nn.Embedding``: N(0, 1)."""
-
-    native: ClassVar[str] = "torch.nn.init.normal_(w)"
-    scheme: Literal["torch.embedding"]
-
-    def expand(self) -> BaseSpec:
-        return Normal(scheme="normal", mean=0.0, std=1.0)
-
-
 class TorchOrthogonal(Preset):
     native: ClassVar[str] = "torch.nn.init.orthogonal_(w, gain)"
     scheme: Literal["torch.orthogonal"]
@@ -222,14 +290,6 @@ class TorchOrthogonal(Preset):
 
     def expand(self) -> BaseSpec:
         return Orthogonal(scheme="orthogonal", gain=self.gain)
-
-
-class TorchEye(Preset):
-    native: ClassVar[str] = "torch.nn.init.eye_(w)"
-    scheme: Literal["torch.eye"]
-
-    def expand(self) -> BaseSpec:
-        return Identity(scheme="identity", gain=1.0)
 
 
 class TorchDirac(Preset):
@@ -303,31 +363,6 @@ class KerasVarianceScaling(Preset):
         return VarianceScaling(scheme="variance_scaling", scale=self.scale, mode=self.mode, distribution=dist)
 
 
-def _named_vs(prefix: str, native_fmt: str) -> None:
-    """Define ``<prefix>.{glorot,he,lecun}_{uniform,normal}`` presets (normal = corrected truncated)."""
-    for family, spec_cls in (("glorot", Glorot), ("he", He), ("lecun", Lecun)):
-        for dist in ("uniform", "normal"):
-            name = f"{prefix}.{family}_{dist}"
-            canonical = "truncated_normal" if dist == "normal" else "uniform"
-
-            def expand(self: Preset, _cls: type = spec_cls, _family: str = family, _dist: str = canonical) -> BaseSpec:
-                return _cls(scheme=_family, distribution=_dist)
-
-            cls_name = "".join(p.capitalize() for p in name.replace(".", "_").split("_"))
-            native = native_fmt.format(
-                camel=f"{family.capitalize()}{dist.capitalize()}", snake=f"{family}_{dist}")
-            type(cls_name, (Preset,), {
-                "__module__": __name__,
-                "__doc__": f"``{native}``: {family} {'truncated (variance-corrected) normal' if dist == 'normal' else 'uniform'}.",
-                "__annotations__": {"scheme": Literal[name], "native": ClassVar[str]},
-                "native": native,
-                "expand": expand,
-            })
-
-
-_named_vs("keras", "keras.initializers.{camel}()")
-
-
 class KerasOrthogonal(Preset):
     native: ClassVar[str] = "keras.initializers.Orthogonal(gain)"
     scheme: Literal["keras.orthogonal"]
@@ -346,17 +381,41 @@ class KerasIdentity(Preset):
         return Identity(scheme="identity", gain=self.gain)
 
 
-class KerasEmbedding(Preset):
-    """The default of ``keras.layers.Embedding``: ``"uniform"`` = U(-0.05, 0.05)."""
+# ----------------------------------------------------------------------------- JAX / Flax (flax.* are aliases)
 
-    native: ClassVar[str] = 'keras.layers.Embedding(..., embeddings_initializer="uniform")'
-    scheme: Literal["keras.embedding"]
+
+class JaxNormal(Preset):
+    native: ClassVar[str] = "jax.nn.initializers.normal(stddev)"
+    scheme: Literal[_jax_aliases(("jax.normal",))]  # type: ignore[valid-type]
+    stddev: PositiveReal = 1e-2
 
     def expand(self) -> BaseSpec:
-        return Uniform(scheme="uniform", low=-0.05, high=0.05)
+        return Normal(scheme="normal", mean=0.0, std=self.stddev)
 
 
-# ----------------------------------------------------------------------------- JAX / Flax
+class JaxUniform(Preset):
+    """U[0, scale) - not symmetric."""
+
+    native: ClassVar[str] = "jax.nn.initializers.uniform(scale)"
+    scheme: Literal[_jax_aliases(("jax.uniform",))]  # type: ignore[valid-type]
+    scale: PositiveReal = 1e-2
+
+    def expand(self) -> BaseSpec:
+        return Uniform(scheme="uniform", low=0.0, high=self.scale)
+
+
+class JaxTruncatedNormal(Preset):
+    """lower/upper in standard deviations, no variance correction."""
+
+    native: ClassVar[str] = "jax.nn.initializers.truncated_normal(stddev, lower=lower, upper=upper)"
+    scheme: Literal[_jax_aliases(("jax.truncated_normal",))]  # type: ignore[valid-type]
+    stddev: PositiveReal = 1e-2
+    lower: Real = -2.0
+    upper: Real = 2.0
+
+    def expand(self) -> BaseSpec:
+        return TruncatedNormal(scheme="truncated_normal", mean=0.0, std=self.stddev, low=self.lower,
+                               high=self.upper, bounds="std", std_of="parent")
 
 
 def _jax_axes(in_axis: tuple[int, ...], out_axis: tuple[int, ...], batch_axis: tuple[int, ...]) -> Axes | None:
@@ -365,102 +424,39 @@ def _jax_axes(in_axis: tuple[int, ...], out_axis: tuple[int, ...], batch_axis: t
     return Axes(in_axes=in_axis, out_axes=out_axis, batch_axes=batch_axis)
 
 
-def _jax_family(namespace: str) -> None:
-    module = {"jax": "jax.nn.initializers", "flax": "flax.linen.initializers"}[namespace]
-    _named_vs(namespace, module + ".{snake}()")
+class JaxVarianceScaling(Preset):
+    """JAX's ``normal`` is untruncated (unlike Keras')."""
 
-    class Normal_(Preset):
-        native: ClassVar[str] = f"{module}.normal(stddev)"
-        scheme: Literal[f"{namespace}.normal"]  # type: ignore[valid-type]
-        stddev: PositiveReal = 1e-2
-
-        def expand(self) -> BaseSpec:
-            return Normal(scheme="normal", mean=0.0, std=self.stddev)
-
-    class Uniform_(Preset):
-        """U[0, scale) - not symmetric."""
-
-        native: ClassVar[str] = f"{module}.uniform(scale)"
-        scheme: Literal[f"{namespace}.uniform"]  # type: ignore[valid-type]
-        scale: PositiveReal = 1e-2
-
-        def expand(self) -> BaseSpec:
-            return Uniform(scheme="uniform", low=0.0, high=self.scale)
-
-    class TruncatedNormal_(Preset):
-        """lower/upper in standard deviations, no variance correction."""
-
-        native: ClassVar[str] = f"{module}.truncated_normal(stddev, lower=lower, upper=upper)"
-        scheme: Literal[f"{namespace}.truncated_normal"]  # type: ignore[valid-type]
-        stddev: PositiveReal = 1e-2
-        lower: Real = -2.0
-        upper: Real = 2.0
-
-        def expand(self) -> BaseSpec:
-            return TruncatedNormal(scheme="truncated_normal", mean=0.0, std=self.stddev, low=self.lower,
-                                   high=self.upper, bounds="std", std_of="parent")
-
-    class VarianceScaling_(Preset):
-        """JAX's ``normal`` is untruncated (unlike Keras')."""
-
-        native: ClassVar[str] = f"{module}.variance_scaling(scale, mode, distribution, in_axis, out_axis)"
-        scheme: Literal[f"{namespace}.variance_scaling"]  # type: ignore[valid-type]
-        scale: PositiveReal
-        mode: FanMode
-        distribution: Literal["truncated_normal", "normal", "uniform"]
-        in_axis: AxisTuple = (-2,)
-        out_axis: AxisTuple = (-1,)
-        batch_axis: AxisTuple = ()
-
-        def expand(self) -> BaseSpec:
-            return VarianceScaling(scheme="variance_scaling", scale=self.scale, mode=self.mode,
-                                   distribution=self.distribution,
-                                   axes=_jax_axes(self.in_axis, self.out_axis, self.batch_axis))
-
-    class Orthogonal_(Preset):
-        native: ClassVar[str] = f"{module}.orthogonal(scale, column_axis)"
-        scheme: Literal[f"{namespace}.orthogonal"]  # type: ignore[valid-type]
-        scale: PositiveReal = 1.0
-        column_axis: StrictInt = -1
-
-        def expand(self) -> BaseSpec:
-            out_axes = None if self.column_axis == -1 else (self.column_axis,)
-            return Orthogonal(scheme="orthogonal", gain=self.scale, out_axes=out_axes)
-
-    class DeltaOrthogonal_(Preset):
-        native: ClassVar[str] = f"{module}.delta_orthogonal(scale)"
-        scheme: Literal[f"{namespace}.delta_orthogonal"]  # type: ignore[valid-type]
-        scale: PositiveReal = 1.0
-
-        def expand(self) -> BaseSpec:
-            return DeltaOrthogonal(scheme="delta_orthogonal", gain=self.scale)
-
-    for cls in (Normal_, Uniform_, TruncatedNormal_, VarianceScaling_, Orthogonal_, DeltaOrthogonal_):
-        cls.__name__ = cls.__qualname__ = namespace.capitalize() + cls.__name__.rstrip("_")
-
-
-_jax_family("jax")
-_jax_family("flax")
-
-
-class FlaxEmbed(Preset):
-    """The default of ``flax.linen.Embed`` / ``nnx.Embed``: N(0, 1/features), untruncated
-    (``variance_scaling(1.0, 'fan_in', 'normal', out_axis=0)``, whose fan_in is the feature size)."""
-
-    native: ClassVar[str] = "flax.linen.Embed(...)  # embedding_init default"
-    scheme: Literal["flax.embed"]
+    native: ClassVar[str] = "jax.nn.initializers.variance_scaling(scale, mode, distribution, in_axis, out_axis)"
+    scheme: Literal[_jax_aliases(("jax.variance_scaling",))]  # type: ignore[valid-type]
+    scale: PositiveReal
+    mode: FanMode
+    distribution: Literal["truncated_normal", "normal", "uniform"]
+    in_axis: AxisTuple = (-2,)
+    out_axis: AxisTuple = (-1,)
+    batch_axis: AxisTuple = ()
 
     def expand(self) -> BaseSpec:
-        return VarianceScaling(scheme="variance_scaling", scale=1.0, mode="fan_in", distribution="normal",
-                               axes=Axes(in_axes=(-1,), out_axes=(0,)))
+        return VarianceScaling(scheme="variance_scaling", scale=self.scale, mode=self.mode,
+                               distribution=self.distribution,
+                               axes=_jax_axes(self.in_axis, self.out_axis, self.batch_axis))
 
 
-class FlaxDefaultKernel(Preset):
-    """The default kernel of ``Dense``/``Conv``/attention in Flax: LeCun truncated normal."""
-
-    native: ClassVar[str] = "flax.linen.initializers.lecun_normal()"
-    scheme: Literal["flax.default_kernel"]
+class JaxOrthogonal(Preset):
+    native: ClassVar[str] = "jax.nn.initializers.orthogonal(scale, column_axis)"
+    scheme: Literal[_jax_aliases(("jax.orthogonal",))]  # type: ignore[valid-type]
+    scale: PositiveReal = 1.0
+    column_axis: StrictInt = -1
 
     def expand(self) -> BaseSpec:
-        return Lecun(scheme="lecun", distribution="truncated_normal")
+        out_axes = None if self.column_axis == -1 else (self.column_axis,)
+        return Orthogonal(scheme="orthogonal", gain=self.scale, out_axes=out_axes)
 
+
+class JaxDeltaOrthogonal(Preset):
+    native: ClassVar[str] = "jax.nn.initializers.delta_orthogonal(scale)"
+    scheme: Literal[_jax_aliases(("jax.delta_orthogonal",))]  # type: ignore[valid-type]
+    scale: PositiveReal = 1.0
+
+    def expand(self) -> BaseSpec:
+        return DeltaOrthogonal(scheme="delta_orthogonal", gain=self.scale)

@@ -109,22 +109,26 @@ def _name_scheme_defs(raw: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[s
     """Key each scheme model's definition by its class name (pydantic names the JAX/Flax preset
     classes, made in a factory, by their qualified name), give every preset a description
     naming the native call it reproduces, and rewrite the references."""
-    from .parsing import SCHEMES
-    from .presets import Preset
+    from .presets import Preset, native_call
+    from .schemes import model_of
 
     renames: dict[str, str] = {}
     out: dict[str, Any] = {}
     for key, node in defs.items():
         names = _scheme_names(node)
-        cls = SCHEMES.get(names[0]) if names else None
+        cls = model_of(names[0]) if names else None
         new = key
         if cls is not None:
             new = cls.__name__
             node["title"] = new
-            if issubclass(cls, Preset) and cls.native:
+            if issubclass(cls, Preset):
                 doc = node.get("description", "")
-                if cls.native not in doc:
-                    node["description"] = (doc + "\n\n" if doc else "") + f"Reproduces ``{cls.native}``."
+                calls = [(n, native_call(n)) for n in names if native_call(n) not in doc]
+                if len(names) == 1 and calls:
+                    node["description"] = (doc + "\n\n" if doc else "") + f"Reproduces ``{calls[0][1]}``."
+                elif calls:
+                    node["description"] = (doc + "\n\n" if doc else "") + "Reproduces:\n" + "\n".join(
+                        f"- ``{n}``: ``{c}``" for n, c in calls)
         if new in out:  # pragma: no cover - class names of scheme models are unique
             raise ValueError(f"two scheme models are both named {new}")
         renames[key] = new

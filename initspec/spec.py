@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._types import (
@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 #: Accepted spellings that are canonicalised on parse.
+#: Accepted spellings canonicalised on parse (the presets add ``flax.*`` -> ``jax.*``).  An
+#: alias is one more value of its model's ``scheme`` literal, so the discriminated union and
+#: the JSON Schema know it without any other mechanism.
 SCHEME_ALIASES: dict[str, str] = {"xavier": "glorot", "kaiming": "he"}
 
 
@@ -64,20 +67,14 @@ class BaseSpec(BaseModel):
     model_config = MODEL_CONFIG
     scheme: str
 
+    @field_validator("scheme")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return SCHEME_ALIASES.get(value, value)
+
     def to_dict(self) -> dict[str, Any]:
         """The canonical form (JSON-compatible), as stored in files and shown by ``explain``."""
         return self.model_dump(mode="json", exclude_none=True)
-
-
-def _alias_scheme(canonical: str) -> Any:
-    """Before-validator body: accept the alias spelling of ``scheme`` and store the canonical one."""
-
-    def fix(cls: type, data: Any) -> Any:
-        if isinstance(data, dict) and SCHEME_ALIASES.get(data.get("scheme")) == canonical:
-            data = {**data, "scheme": canonical}
-        return data
-
-    return fix
 
 
 # ----------------------------------------------------------------------------- fixed values
@@ -212,11 +209,9 @@ class VarianceScaling(_FanBased):
 class Glorot(_FanBased):
     """Glorot/Xavier: variance gain² · 2/(fan_in + fan_out) (Glorot & Bengio 2010). Alias: ``xavier``."""
 
-    scheme: Annotated[Literal["glorot"], WithJsonSchema({"enum": ["glorot", "xavier"], "type": "string"})]
+    scheme: Literal["glorot", "xavier"]
     distribution: VSDistribution
     gain: Gain = 1.0
-
-    _alias = model_validator(mode="before")(classmethod(_alias_scheme("glorot")))
 
 
 class He(_FanBased):
@@ -225,15 +220,13 @@ class He(_FanBased):
     The default nonlinearity is ``relu`` (gain √2).  ``leaky_relu`` needs ``negative_slope``.
     """
 
-    scheme: Annotated[Literal["he"], WithJsonSchema({"enum": ["he", "kaiming"], "type": "string"})]
+    scheme: Literal["he", "kaiming"]
     distribution: VSDistribution
     mode: FanModeField = "fan_in"
     nonlinearity: HeNonlinearity = "relu"
     """A classic `calculate_gain` name (tanh: 5/3) or `{activation: NAME, ...}` (E[f(z)²] = 1; see the gain table)."""
     negative_slope: Real | None = None
     """Slope of leaky_relu (required for it, forbidden otherwise)."""
-
-    _alias = model_validator(mode="before")(classmethod(_alias_scheme("he")))
 
     @model_validator(mode="after")
     def _slope(self) -> He:

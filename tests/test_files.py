@@ -46,10 +46,10 @@ def test_format_version_required_newer_and_wrong(tmp_path):
     assert err(write(tmp_path, "d.yaml", "format_version: 0\nscheme: zeros\n")).errors[0].code == "bad_format_version"
 
 
-def test_older_versions_are_migrated_by_pure_steps(tmp_path, monkeypatch):
+def test_older_versions_are_migrated_by_pure_steps(tmp_path):
     # Pretend the current format is 2 and version 1 named `std` `sigma`: the registered
     # dict -> dict step renames it.
-    monkeypatch.setattr(files, "FORMAT_VERSION", 2)
+    from initspec import _document, formats
 
     def v1_to_v2(d):
         d = dict(d)
@@ -57,11 +57,14 @@ def test_older_versions_are_migrated_by_pure_steps(tmp_path, monkeypatch):
             d["std"] = d.pop("sigma")
         return d
 
-    monkeypatch.setitem(files.MIGRATIONS, ("spec", 1), v1_to_v2)
     p = write(tmp_path, "old.yaml", "format_version: 1\nscheme: normal\nsigma: 0.5\n")
     before = p.read_bytes()
-    assert initspec.load(p).std == 0.5
+    doc = _document.load_path(p)
+    body = formats.migrate(doc.data, kind="spec", document=doc, current=2, migrations={("spec", 1): v1_to_v2})
+    assert initspec.parse(body).std == 0.5
     assert p.read_bytes() == before  # migration never rewrites the user's file
+    with pytest.raises(SpecError, match="upgrade initspec"):
+        formats.migrate({"format_version": 3, "scheme": "zeros"}, kind="spec", current=2)
 
 
 def test_errors_carry_file_line_col(tmp_path):

@@ -117,8 +117,10 @@ def test_schema_header() -> None:
 
 def test_presets_name_their_native_call() -> None:
     defs = schema_mod.generate("spec")["$defs"]
-    assert "kaiming_uniform_(w, a=math.sqrt(5))" in defs["TorchDefaultWeight"]["description"]
-    assert "JaxTruncatedNormal" in defs and "FlaxTruncatedNormal" in defs
+    assert "``torch.default_weight``: ``torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5))``" in \
+        defs["NamedPreset"]["description"]
+    assert "truncated_normal(stddev, lower=lower, upper=upper)" in defs["JaxTruncatedNormal"]["description"]
+    assert "flax.truncated_normal" in defs["JaxTruncatedNormal"]["properties"]["scheme"]["enum"]  # an alias
 
 
 def test_unknown_kind() -> None:
