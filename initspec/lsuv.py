@@ -1,0 +1,199 @@
+"""Layer-sequential unit-variance (LSUV) initialization, as data (Mishkin & Matas, ICLR 2016).
+
+A plan may end with an ``lsuv:`` section::
+
+    lsuv:
+      match: {kind: [dense, conv], role: weight}   # which layers' weights to rescale
+      target: 1.0                                 # the output variance to reach
+      tol: 0.05                                   # |Var - target| <= tol * target
+      max_iter: 10                                # forward passes per layer, at most
+
+``initspec.apply(plan, model, data=batch)`` first draws the plan's laws, then goes through
+the matched layers **in forward order** and rescales each one's weight until the variance
+of its output on the batch (over the whole output blob, bias included, before any
+activation that follows it - the layer's own output) is within ``tol`` of ``target``.
+Biases are not changed.
+
+How it is fast: a dense or convolution layer's output is affine in its weight's scale,
+``y(c) = c·z + b`` with ``z = y - b``, so one forward pass that captures the layer's output
+moments gives ``Var(y(c)) = A c² + 2 B c + C`` exactly, and the scale that reaches the
+target solves a quadratic (:func:`solve_scale`) - no guess-and-repeat.  The pass that
+measures layer *k+1* also measures layer *k* again, after its rescale, which verifies it
+for free; a layer that still misses (weights shared with a later layer, a layer whose
+output feeds back) is measured and solved again, up to ``max_iter`` passes.  So LSUV on *L*
+layers costs about *L* + 1 forward passes (fewer when a backend stops a pass early at the
+layer it measures), against ``Σ iterations`` full passes for the classic algorithm.
+
+The backend supplies a :class:`Probe` (``adapters/<name>/signal.py``): one forward pass on
+the batch returning the output moments of the matched layers it reached, and an in-place
+rescale of one layer's weight.  This module is the algorithm, framework-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Moments", "Probe", "LayerResult", "LsuvResult", "solve_scale", "run"]
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What one forward pass tells about a layer's output ``y = z + b`` (``z`` the weight's
+    part, ``b`` the bias broadcast over the blob; all means over every element of the
+    output blob, batch included).  A layer without a bias has ``b = 0``."""
+
+    mean_z: float
+    mean_zz: float
+    mean_b: float = 0.0
+    mean_bb: float = 0.0
+    mean_zb: float = 0.0
+
+    @property
+    def variance(self) -> float:
+        """Var(y) of the output as it is (scale 1)."""
+        a, b, c = self.quadratic
+        return a + 2.0 * b + c
+
+    @property
+    def quadratic(self) -> tuple[float, float, float]:
+        """(A, B, C) with Var(c·z + b) = A c² + 2 B c + C."""
+        a = self.mean_zz - self.mean_z ** 2
+        b = self.mean_zb - self.mean_z * self.mean_b
+        c = self.mean_bb - self.mean_b ** 2
+        return max(a, 0.0), b, max(c, 0.0)
+
+    @classmethod
+    def of(cls, z: Any, b: Any = None) -> Moments:
+        """Moments from NumPy arrays (``b`` broadcast against ``z``; None: no bias)."""
+        import numpy as np
+
+        z = np.asarray(z, dtype=np.float64)
+        if b is None:
+            return cls(float(z.mean()), float(np.mean(z * z)))
+        b = np.broadcast_to(np.asarray(b, dtype=np.float64), z.shape)
+        return cls(float(z.mean()), float(np.mean(z * z)), float(b.mean()), float(np.mean(b * b)),
+                   float(np.mean(z * b)))
+
+
+def solve_scale(m: Moments, target: float) -> float | None:
+    """The factor ``c > 0`` that makes Var(c·z + b) equal ``target`` (None when no positive
+    factor can: the weight's part is zero, or the bias alone is more variable than the
+    target and scaling the weight cannot lower it enough)."""
+    a, b, c = m.quadratic
+    if a <= 0.0 or not math.isfinite(a):
+        return None
+    disc = b * b - a * (c - target)
+    if disc < 0.0:
+        return None
+    root = (-b + math.sqrt(disc)) / a
+    return root if root > 0.0 and math.isfinite(root) else None
+
+
+class Probe(Protocol):
+    """A backend's view of one model and one batch for LSUV (its ``signal.py`` builds it)."""
+
+    #: The matched layers, in forward order (their normalized weight paths).
+    layers: Sequence[str]
+
+    def measure(self, upto: int) -> dict[int, Moments]:
+        """One forward pass on the batch; the output moments of every matched layer it
+        reached, by index.  It may stop once layer ``upto`` has been measured."""
+
+    def scale(self, index: int, factor: float) -> None:
+        """Multiply layer ``index``'s weight by ``factor`` in place."""
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """What LSUV did to one layer."""
+
+    path: str
+    scale: float
+    """The product of every factor applied to the weight."""
+    iterations: int
+    """Forward passes that measured this layer before it was within tolerance (or gave up)."""
+    variance: float
+    """The output variance on the batch after the last rescale."""
+    initial_variance: float
+    converged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "scale": self.scale, "iterations": self.iterations, "variance": self.variance,
+                "initial_variance": self.initial_variance, "converged": self.converged}
+
+
+@dataclass(frozen=True)
+class LsuvResult:
+    target: float
+    tol: float
+    max_iter: int
+    layers: tuple[LayerResult, ...]
+    passes: int
+    """Forward passes run in all."""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def converged(self) -> bool:
+        return all(r.converged for r in self.layers)
+
+    @property
+    def failures(self) -> list[LayerResult]:
+        return [r for r in self.layers if not r.converged]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "tol": self.tol, "max_iter": self.max_iter, "passes": self.passes,
+                "converged": self.converged, "layers": [r.to_dict() for r in self.layers]}
+
+
+def _within(var: float, target: float, tol: float) -> bool:
+    return math.isfinite(var) and abs(var - target) <= tol * target
+
+
+def run(probe: Probe, *, target: float = 1.0, tol: float = 0.05, max_iter: int = 10) -> LsuvResult:
+    """Fit every layer of ``probe`` in forward order (see the module docstring)."""
+    n = len(probe.layers)
+    scales = [1.0] * n
+    iters = [0] * n
+    initial: list[float | None] = [None] * n
+    final = [math.nan] * n
+    done = [False] * n
+    passes = 0
+    pending: dict[int, Moments] = {}  # moments of layers measured by the last pass
+    for k in range(n):
+        while True:
+            m = pending.get(k)
+            if m is None:  # measure k, and the next layer too: its fit needs that pass anyway
+                pending = probe.measure(min(k + 1, n - 1))
+                passes += 1
+                m = pending.get(k)
+                if m is None:
+                    raise RuntimeError(f"the forward pass never reached {probe.layers[k]}: is it used by the model's "
+                                       "forward on this batch?")
+                # the same pass re-measured the layers before k after their rescale
+                for j in range(k):
+                    if j in pending:
+                        final[j] = pending[j].variance
+            iters[k] += 1
+            var = m.variance
+            if initial[k] is None:
+                initial[k] = var
+            final[k] = var
+            if _within(var, target, tol):
+                done[k] = True
+                break
+            if iters[k] >= max_iter:
+                break
+            factor = solve_scale(m, target)
+            if factor is None:
+                factor = math.sqrt(target / var) if var > 0 and math.isfinite(var) else None
+            if factor is None:
+                break
+            probe.scale(k, factor)
+            scales[k] *= factor
+            pending = {}  # the next measurement of k needs a new pass
+    results = tuple(LayerResult(probe.layers[k], scales[k], iters[k], final[k], float(initial[k] or math.nan),
+                                done[k] and _within(final[k], target, tol)) for k in range(n))
+    return LsuvResult(target, tol, max_iter, results, passes)
