@@ -193,14 +193,15 @@ def test_tiny_std_absolute_bounds_never_clamp():
 
 # ============================================================================ power gate
 
-REAL_SAMPLE = ik.sample
 SHAPE = (128, 256)  # non-square: fan_in (128) != fan_out (256) in the keras layout
 
 
-def _wrong(monkeypatch, transform):
-    """Replace the module-level ``sample`` (which the initializer looks up at call time)."""
-    monkeypatch.setattr(ik, "sample", lambda dist, shape=None, dtype=None, seed=None:
-                        REAL_SAMPLE(transform(dist), shape, dtype, seed))
+def wrong_draws(spec, shape, case_id, *, transform=None, haar=True, repeats=None):
+    """What ``draws`` gives, with the law rewritten by ``transform`` or the Haar sign
+    correction dropped: the same seeds through ``sample``, as the initializer calls it."""
+    dist = ik.initializer(spec).resolve(shape)
+    dist = transform(dist) if transform is not None else dist
+    return [ik.sample(dist, shape, None, s, haar=haar) for s in seeds(case_id, repeats or repeats_for(shape))]
 
 
 def _scaled(dist, f):
@@ -242,20 +243,19 @@ WRONG_SAMPLERS = [
 
 
 @pytest.mark.parametrize("name,spec,transform", WRONG_SAMPLERS, ids=[w[0] for w in WRONG_SAMPLERS])
-def test_power_gate_rejects_wrong_sampler(monkeypatch, name, spec, transform):
+def test_power_gate_rejects_wrong_sampler(name, spec, transform):
     dist = ik.initializer(spec).resolve(SHAPE)
     assert_passes(check_samples(draws(spec, SHAPE, f"gate/{name}"), dist))  # same seeds, real sampler
-    _wrong(monkeypatch, transform)
-    assert_rejected(check_samples(draws(spec, SHAPE, f"gate/{name}"), dist))
+    assert same(wrong_draws(spec, SHAPE, f"gate/{name}")[0], draws(spec, SHAPE, f"gate/{name}")[0])
+    assert_rejected(check_samples(wrong_draws(spec, SHAPE, f"gate/{name}", transform=transform), dist))
 
 
 @pytest.mark.parametrize("shape", [(64, 128), (128, 64), (3, 3, 16, 32)])
-def test_power_gate_catches_missing_haar_sign_correction(monkeypatch, shape):
+def test_power_gate_catches_missing_haar_sign_correction(shape):
     spec = {"scheme": "orthogonal"}
     dist = ik.initializer(spec).resolve(shape)
     assert_passes(check_samples(draws(spec, shape, f"gate/haar/{shape}", repeats=64), dist))
-    monkeypatch.setattr(ik, "HAAR_SIGN_CORRECTION", False)  # read at call time
-    result = check_samples(draws(spec, shape, f"gate/haar/{shape}", repeats=64), dist)
+    result = check_samples(wrong_draws(spec, shape, f"gate/haar/{shape}", haar=False, repeats=64), dist)
     assert_rejected(result)
     assert not result["haar_sign"].passed and result["orthogonality"].passed
 
@@ -364,6 +364,21 @@ def test_sample_draws_a_resolved_distribution():
     assert not same(ik.sample(dist, (512, 128), None, gen), ik.sample(dist, (512, 128), None, gen))
     ortho = initspec.resolve({"scheme": "orthogonal"}, (32, 16), "keras")
     assert tuple(ik.sample(ortho, None, "float32", 1).shape) == (32, 16)  # shape from the distribution
+
+
+def _concrete(cls):
+    for sub in cls.__subclasses__():
+        if not sub.__name__.startswith("_"):
+            yield sub
+        yield from _concrete(sub)
+
+
+def test_the_draw_table_covers_every_distribution():
+    from initspec.adapters.keras.random import DRAW
+
+    concrete = set(_concrete(D.Distribution))
+    assert len(concrete) >= 9 and concrete <= set(DRAW), sorted(c.__name__ for c in concrete - set(DRAW))
+    assert set(DRAW) <= concrete
 
 
 def test_zero_element_tensors():
@@ -564,7 +579,7 @@ def test_fixed_schemes_fill_integer_tensors():
     assert npy(ik.initializer({"scheme": "dirac"})((3, 3, 2, 2), "int32")).sum() == 2
     with pytest.raises(SpecError) as exc:
         ik.initializer({"scheme": "constant", "value": 0.5})((2,), "int32")
-    assert _code(exc) == "unsupported_dtype"
+    assert _code(exc) == "lossy_cast"  # the dtype rules of initspec.sampling, the same in every backend
 
 
 def test_bad_arguments():

@@ -24,8 +24,9 @@ pytest.importorskip("scipy")
 
 import initspec  # noqa: E402
 from initspec import SpecError  # noqa: E402
-from initspec.adapters import keras as ik  # noqa: E402
+from initspec.adapters.keras.model import walk, write  # noqa: E402
 from initspec.plans import PlanWarning  # noqa: E402
+from initspec.writer import fail_at  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 L = keras.layers
@@ -158,7 +159,7 @@ def test_walker_reports_layers_roles_and_layouts():
         L.Conv2DTranspose(4, 2, name="up"), L.BatchNormalization(name="bn"), L.GroupNormalization(2, name="gn"),
         L.Flatten(), L.Dense(16, name="fc"), L.Reshape((4, 4)), L.RMSNormalization(name="rms"),
         L.LayerNormalization(name="ln"), L.PReLU(name="act")], name="zoo")
-    infos = {p.native_path: p for p in ik.plan_walk(model)}
+    infos = {p.native_path: p for p in walk(model)}
     assert not any("moving" in k for k in infos)  # BatchNorm statistics are not parameters
     conv = infos["zoo/conv/kernel"]
     assert (conv.path, conv.kind, conv.role, conv.type, conv.shape) == ("conv.weight", "conv", "weight", "Conv2D",
@@ -193,7 +194,7 @@ def test_walker_recurrent_and_attention_blocks():
     x = L.GRU(6, reset_after=False, return_sequences=True, name="gru_v1")(x)
     x = L.RNN(L.LSTMCell(4), name="cells")(x)
     model = keras.Model(inp, x, name="m")
-    infos = {p.path: p for p in ik.plan_walk(model)}
+    infos = {p.path: p for p in walk(model)}
     q, o = infos["attn.query.weight"], infos["attn.attention_output.weight"]
     assert (q.kind, q.shape, q.layer_fans.fan_in, q.layer_fans.fan_out) == ("attention", (12, 3, 4), 12, 12)
     assert (o.shape, o.layer_fans.fan_in, o.layer_fans.fan_out) == ((3, 4, 12), 12, 12)
@@ -227,11 +228,11 @@ def test_paths_do_not_depend_on_how_the_model_is_written():
 
     sub = Sub()
     sub(np.zeros((1, 8), np.float32))
-    paths = [[p.path for p in ik.plan_walk(m)] for m in (seq, func, sub)]
+    paths = [[p.path for p in walk(m)] for m in (seq, func, sub)]
     assert paths[0] == paths[1] == paths[2] == ["fc1.weight", "fc1.bias", "head.weight", "head.bias"]
     # variable.path holds the model's name in Sequential/subclassed models, not in functional ones
-    assert [p.native_path for p in ik.plan_walk(seq)][0] == "a/fc1/kernel"
-    assert [p.native_path for p in ik.plan_walk(func)][0] == "fc1/kernel"
+    assert [p.native_path for p in walk(seq)][0] == "a/fc1/kernel"
+    assert [p.native_path for p in walk(func)][0] == "fc1/kernel"
 
 
 def test_shared_and_frozen_layers_and_nesting():
@@ -241,7 +242,7 @@ def test_shared_and_frozen_layers_and_nesting():
     inp = keras.Input((8,))
     model = keras.Model(inp, dec(enc(inp)), name="ae")
     enc.get_layer("proj").trainable = False  # frozen: still a parameter to initialize
-    infos = ik.plan_walk(model)
+    infos = walk(model)
     paths = [p.path for p in infos]
     assert paths == ["enc.shared.weight", "enc.shared.bias", "enc.proj.weight", "enc.proj.bias"]
     assert infos[0].aliases == ("dec.shared.weight",)
@@ -251,7 +252,7 @@ def test_shared_and_frozen_layers_and_nesting():
 
 def test_unbuilt_and_unsupported_models_are_errors():
     with pytest.raises(SpecError) as e:
-        ik.plan_walk(keras.Sequential([L.Dense(3, name="fc")]))
+        walk(keras.Sequential([L.Dense(3, name="fc")]))
     assert e.value.errors[0].code == "uninitialized_parameter" and "keras.Input" in str(e.value)
 
     class Sub(keras.Model):
@@ -266,10 +267,10 @@ def test_unbuilt_and_unsupported_models_are_errors():
     with pytest.warns(UserWarning, match="unbuilt state"):  # Keras marks the model built anyway
         sub(np.zeros((1, 4), np.float32))
     with pytest.raises(SpecError) as e:
-        ik.plan_walk(sub)
+        walk(sub)
     assert "spare" in str(e.value) and "flat" not in str(e.value)  # an unbuilt Flatten owns no weights
     with pytest.raises(SpecError) as e:
-        ik.plan_walk({"fc": np.zeros(3)})
+        walk({"fc": np.zeros(3)})
     assert e.value.errors[0].code == "unsupported_model"
 
 
@@ -470,7 +471,7 @@ def test_validation_happens_before_any_draw():
     assert state_bytes(model) == before
     rows = initspec.plan(plan, model).rows
     with pytest.raises(SpecError) as e:
-        ik.plan_write(model, [initspec.plan(plan, {"w": np.zeros((2, 2))}).rows[0]])
+        write(model, [initspec.plan(plan, {"w": np.zeros((2, 2))}).rows[0]])
     assert e.value.errors[0].code == "wrong_backend"
     assert len(rows) == 4
 
@@ -488,35 +489,25 @@ def _row_values(model, plan=LSTM_PLAN):
 
 @pytest.mark.parametrize("transactional", [False, True])
 def test_fault_at_every_checkpoint(transactional, fault_sweep):
-    """A failure at any draw or commit: with transactional=True every variable is
-    byte-identical afterwards; by default exactly the rows before the failure changed."""
+    """A failure before any draw: with transactional=True every variable is byte-identical
+    afterwards; by default exactly the rows before the failure changed."""
     steps = fault_sweep(LSTM_PLAN, _fault_model, state_bytes=state_bytes, row_values=_row_values,
                         equal=np.array_equal, transactional=transactional)
     table = initspec.plan(LSTM_PLAN, _fault_model())
-    n_vars = len({r.param.native_path for r in table})  # staged: one commit per variable
-    assert len(steps) == len(table.rows) + (n_vars if transactional else 0)
-    assert [s for s, _ in steps].count("commit") == (n_vars if transactional else 0)
+    assert steps == [("draw", r.path) for r in table.rows]  # one checkpoint per row, in plan order
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
-def test_failing_sampler_at_every_step_changes_nothing(exc, monkeypatch):
+def test_failure_at_every_draw_changes_nothing(exc):
+    """transactional=True: an exception or a Ctrl-C before any row's draw restores every
+    variable already drawn into (gate blocks of one variable included)."""
     model = _fault_model()
     before = state_bytes(model)
     n_rows = len(initspec.plan(LSTM_PLAN, model).rows)
-    real = ik.sample
     for k in range(n_rows):
-        calls = iter(range(n_rows))
-
-        def failing(dist, shape=None, dtype=None, seed=None, k=k):
-            if next(calls) == k:
-                raise exc(f"sampler failed at {k}")
-            return real(dist, shape, dtype, seed)
-
-        monkeypatch.setattr(ik, "sample", failing)
-        with pytest.raises(exc, match="sampler failed"):
-            initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
+        with pytest.raises(exc):
+            initspec.apply(LSTM_PLAN, model, seed=5, transactional=True, checkpoint=fail_at(k, exc))
         assert state_bytes(model) == before, f"step {k}"
-    monkeypatch.setattr(ik, "sample", real)
     initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
     assert state_bytes(model) != before
 
@@ -565,7 +556,7 @@ def test_seeding_is_per_path_not_order_and_reapply_is_identical():
     a, b = Forward(), Reversed()
     for m in (a, b):
         m(np.zeros((1, 16), np.float32))
-    assert [p.path for p in ik.plan_walk(a)] != [p.path for p in ik.plan_walk(b)]  # other walk order
+    assert [p.path for p in walk(a)] != [p.path for p in walk(b)]  # other walk order
     plan = {"seed": 7, "base": "keras-defaults"}
     py, npst = random.getstate(), np.random.get_state()
     initspec.apply(plan, a)
@@ -617,8 +608,8 @@ def test_saved_model_loads_back_with_the_applied_weights(tmp_path):
     assert [r.path for r in t] == [r.path for r in initspec.plan(BLOCK_PLAN, model)]
 
 
-def test_importing_the_plan_module_imports_no_keras():
-    code = "import sys, initspec.adapters.keras.plan; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
+def test_importing_the_model_module_imports_no_keras():
+    code = "import sys, initspec.adapters.keras.model; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"
 
@@ -633,8 +624,8 @@ if backend == "torch":
 import numpy as np
 import keras
 import initspec
-from initspec.plans import faults
 from initspec.testing import check_samples
+from initspec.writer import fail_at
 
 L, ops = keras.layers, keras.ops
 out = {"backend": keras.backend.backend(), "failures": []}
@@ -669,19 +660,16 @@ initspec.apply(plan, m, seed=11)
 if state(m) != before:
     out["failures"].append("re-apply is not bit-identical")
 steps = []
-faults.HOOK = lambda stage, path: steps.append(stage)
-initspec.apply(plan, model(), seed=12, transactional=True)
+initspec.apply(plan, model(), seed=12, transactional=True, checkpoint=lambda stage, path: steps.append(stage))
 out["steps"] = len(steps)
 for k in range(len(steps)):
-    faults.HOOK = faults.fail_at(k)
     try:
-        initspec.apply(plan, m, seed=12, transactional=True)
+        initspec.apply(plan, m, seed=12, transactional=True, checkpoint=fail_at(k))
         out["failures"].append(f"step {k}: no fault")
     except RuntimeError:
         pass
     if state(m) != before:
         out["failures"].append(f"step {k}: weights changed")
-faults.HOOK = None
 initspec.apply(plan, m, seed=12, transactional=True)
 out["changed"] = state(m) != before
 print("INITSPEC_RESULT " + json.dumps(out))
@@ -699,4 +687,4 @@ def test_plans_on_other_keras_backends(backend):
     out = json.loads(line.split(" ", 1)[1])
     assert out["backend"] == backend
     assert out["failures"] == []
-    assert out["steps"] == 14 + 5 and out["changed"]  # 14 rows (4 + 4 + 4 gate blocks, head), 5 variables
+    assert out["steps"] == 14 and out["changed"]  # one draw per row: 4 + 4 + 4 gate blocks, head weight and bias

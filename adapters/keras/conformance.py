@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 from ...testing.cases import Case
 from ...testing.drivers import Device, Driver, PlacementError, Transform, absent_cuda, installed
 from ...testing.stats import to_numpy
+from . import initializer
+from .random import sample
 
 __all__ = ["DRIVER", "KerasDriver"]
 
@@ -17,13 +20,12 @@ __all__ = ["DRIVER", "KerasDriver"]
 class KerasDriver(Driver):
     name = "keras"
     layout = "keras"
+    mutable = True
 
     def available(self) -> tuple[bool, str]:
         ok, why = installed("keras")
         if not ok:
             return ok, why
-        import os
-
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         return installed({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend))
 
@@ -59,12 +61,8 @@ class KerasDriver(Driver):
 
             tf.config.experimental.enable_tensor_float_32_execution(False)
 
-    mutable = True
-
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
                device: Device | None = None) -> np.ndarray:
-        from . import initializer
-
         keras = self._keras()
         with keras.device(device.handle if device is not None else "cpu:0"):
             x = initializer(spec, layout, seed=seed)(shape, dtype=dtype)
@@ -75,8 +73,6 @@ class KerasDriver(Driver):
 
     def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
              haar: bool = True) -> list[np.ndarray]:
-        from . import initializer, sample
-
         shape = case.shape(self.layout)
         if transform is None and haar:  # the public initializer, as users call it
             return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype, device) for s in seeds]

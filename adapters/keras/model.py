@@ -1,6 +1,6 @@
-"""Plans for Keras 3 models: the walker and the writer (see :mod:`initspec.plans.backends`).
+"""Plans for Keras 3 models: the walker and the writer (see :mod:`initspec.backends`).
 
-``plan_walk(model)`` reports every parameter of a built Keras layer or model (Sequential,
+``walk(model)`` reports every parameter of a built Keras layer or model (Sequential,
 functional or subclassed, nested to any depth) once, with its normalized path, layer kind,
 role, native type and two layouts:
 
@@ -66,13 +66,13 @@ Kinds, layouts and blocks
     Tensors below 2-D (biases, norm scales) have no *real* fans - as in PyTorch and Flax,
     a fan-based scheme on them needs ``fans: native`` (Keras reads (n, n)).
 
-``plan_write(model, rows, transactional=False)`` checks every row first (the walker's
-handles, shapes, dtypes: a problem raises :class:`~initspec.SpecError` before anything is
-touched), then draws each row with :func:`initspec.adapters.keras.sample` seeded with the
-row's seed and assigns it (``variable.assign``; a block through ``keras.ops.slice_update``
-of the variable's value).  ``transactional=True`` draws every row first (a failure there
-changes nothing), then assigns variable by variable, restoring the ones already assigned
-from copies if anything raises (an exception, a fault, Ctrl-C).
+``write(model, rows, transactional=False, checkpoint=None)`` goes through the one plan
+writer (:func:`initspec.writer.write`): it checks every row first (the walker's handles,
+shapes, dtypes: a problem raises :class:`~initspec.SpecError` before anything is touched),
+then draws each row with :func:`initspec.adapters.keras.sample` seeded with the row's seed
+and assigns it (``variable.assign``; a block through ``keras.ops.slice_update`` of the
+variable's value).  ``transactional=True`` first copies every variable the rows touch, and
+if anything raises (an exception, a fault, Ctrl-C) puts every copy back.
 
 Gate blocks use PyTorch's names in Keras' order: LSTM ``i, f, g, o`` (Keras calls the
 cell candidate ``c``) and GRU ``z, r, n`` (Keras' ``h``), so a ``block:`` rule means the
@@ -81,29 +81,25 @@ same gate in every framework; only the order inside the fused tensor differs.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from ... import writer
 from ...errors import ErrorDetail, SpecError
-from ...layout import compute_fans
-checkpoint = None  # TODO(restructure)
-from ...params import Block, ParamInfo, normalize_path
+from ...layout import compute_fans, einsum_axes
+from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
 from ...spec import Axes
-from .._common import FLOAT_DTYPES, require
+from .._common import require
+from .random import check_dtype, sample
 
-__all__ = ["plan_walk", "plan_write"]
+__all__ = ["walk", "write"]
 
 #: Gate order of Keras' fused recurrent tensors (keras/src/layers/rnn/lstm.py, gru.py:
 #: kernel[:, :U] is i (LSTM) / z (GRU), and so on).
 # Gate blocks are named as torch names them (Keras' cell candidate "c" is torch's "g", GRU's
 # "h" is torch's "n"), in Keras' own order, so one plan's `block:` works in both.
 _LSTM_GATES, _GRU_GATES = "ifgo", "zrn"
-#: Roles of leaf names in layers the walker does not know (as the NumPy walker reads them).
-_ROLE_BY_LEAF = {"kernel": "weight", "weight": "weight", "w": "weight", "bias": "bias", "b": "bias",
-                 "gamma": "scale", "scale": "scale", "beta": "offset", "offset": "offset",
-                 "embeddings": "embedding", "embedding": "embedding", "recurrent_kernel": "recurrent_weight"}
 #: Variables that are a layer's kernel (the weight whose fans its bias carries).
 _KERNELS = ("kernel", "pointwise_kernel")
 #: Real layouts.  Transposed conv (*k, filters, in): inputs on the last axis.
@@ -112,8 +108,6 @@ _CONV_TRANSPOSE = Axes(in_axes=(-1,), out_axes=(-2,))
 # (*k, C, m): fan_in = rf (one input channel per filter); fan_out = rf·C·m, the grouped-conv
 # reading torch's Conv2d(groups=C) and Flax's Conv(feature_group_count=C) walkers report.
 _DEPTHWISE = Axes(in_axes=(), out_axes=(-2, -1))
-#: Embedding (input_dim, dim): a dense weight applied to one-hot rows.
-_IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
 
 
 @dataclass(frozen=True)
@@ -201,32 +195,21 @@ def _role(kind: str, name: str) -> str:
         if name in ("kernel", "depthwise_kernel", "pointwise_kernel"):
             return "weight"
         return "bias" if name == "bias" else "other"  # lora_kernel_a/b: other
-    return _ROLE_BY_LEAF.get(name, "other")
-
-
-def _einsum_axes(equation: str) -> Axes:
-    """The kernel's input and output axes of an ``EinsumDense`` equation, as Keras derives
-    them (``einsum_dense._analyze_split_string``): a kernel letter that appears in the
-    output is an output axis, any other an input axis."""
-    lhs, out = equation.replace("...", "").split("->")
-    weight = lhs.split(",")[1]
-    outs = tuple(i for i, c in enumerate(weight) if c in out)
-    ins = tuple(i for i, c in enumerate(weight) if c not in out)
-    return Axes(in_axes=ins, out_axes=outs)
+    return ROLE_BY_LEAF.get(name, "other")
 
 
 def _layouts(layer: Any, kind: str, name: str, C: _Classes) -> tuple[Any, Any]:
     """(real layout, native layout) of one variable (see the module docstring's table)."""
     if name in ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings"):
         if isinstance(layer, C.einsum):
-            axes = _einsum_axes(layer.equation)
+            axes = einsum_axes(layer.equation)
             return axes, axes
         if kind == "conv_transpose":
             return _CONV_TRANSPOSE, "keras"
         if isinstance(layer, C.depthwise) or name == "depthwise_kernel":
             return _DEPTHWISE, "keras"
         if kind == "embedding":
-            return _IN0_OUT1, "keras"
+            return IN0_OUT1, "keras"
         return "keras", "keras"
     # biases, norm scales, unknown variables: no real fans below 2-D (as torch and Flax);
     # "jax" reads >= 2-D tensors as (*k, in, out), like "keras"
@@ -272,9 +255,9 @@ def _own_variables(layer: Any) -> list[Any]:
 # ----------------------------------------------------------------------------- walking
 
 
-def plan_walk(model: Any) -> list[ParamInfo]:
+def walk(model: Any) -> list[ParamInfo]:
     """Every parameter of ``model`` (a built ``keras.layers.Layer``, models included) as
-    :class:`~initspec.plans.ParamInfo`, in layer order, shared variables once."""
+    :class:`~initspec.params.ParamInfo`, in layer order, shared variables once."""
     keras = require("keras")
     if not isinstance(model, keras.layers.Layer):
         raise SpecError.single("unsupported_model", "the Keras plan backend walks a keras.Model or keras.layers.Layer",
@@ -359,93 +342,54 @@ def _leaf(variable: Any) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-def _validate(keras: Any, adapter: Any, rows: list[Any]) -> list[tuple[Any, Any]]:
-    """(row, variable) for every row, after checking them all; raises before anything is drawn."""
-    jobs, errors = [], []
-    for row in rows:
+class _Target:
+    """The writer's view of a Keras model: each row is drawn and assigned to its variable."""
+
+    in_place = True
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.keras = require("keras")
+
+    def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
         if not isinstance(handle, _Handle):
             raise SpecError.single("wrong_backend", "these plan rows were not made by the Keras walker",
                                    loc=(row.path,), value=type(handle).__name__)
-        var = handle.variable
-        shape = tuple(int(d) for d in var.shape)
+        shape = tuple(int(d) for d in handle.variable.shape)
         if shape != row.param.shape:
-            errors.append(ErrorDetail(
+            return [ErrorDetail(
                 "shape_mismatch", f"{row.path} was planned with shape {row.param.shape} but the variable now has "
-                f"shape {shape}: plan the model again", loc=(row.path,), value=shape))
-            continue
+                f"shape {shape}: plan the model again", loc=(row.path,), value=shape)]
         try:
-            name = adapter._dtype_name(keras, var.dtype)
+            check_dtype(self.keras, row.distribution, handle.variable.dtype)
         except SpecError as exc:
-            errors += [ErrorDetail(e.code, f"{row.path}: {e.message}", loc=(row.path,), value=e.value)
-                       for e in exc.errors]
-            continue
-        dist = row.distribution
-        if name not in FLOAT_DTYPES and (dist.random or getattr(dist, "value", 0.0) != int(getattr(dist, "value", 0))):
-            errors.append(ErrorDetail(
-                "unsupported_dtype", f"{row.path} is a {name} variable, which {dist.describe()} cannot fill: give it "
-                "a constant (integer) scheme or exclude it from the plan", loc=(row.path,), value=name))
-            continue
-        jobs.append((row, var))
-    if errors:
-        raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} writing the plan "
-                                      "into the model (nothing was changed)")
-    return jobs
+            return writer.row_errors(row, exc)
+        return []
+
+    def storage(self, row: Any) -> Any:
+        return row.param.handle.variable
+
+    def draw(self, row: Any) -> None:
+        ops, var = self.keras.ops, row.param.handle.variable
+        value = sample(row.distribution, row.shape, var.dtype, row.seed)
+        if row.block is not None:  # the variable's full new value, with the block replaced
+            start = [0] * len(row.param.shape)
+            start[row.block.axis] = row.block.start
+            value = ops.slice_update(ops.convert_to_tensor(var), start, value)
+        var.assign(value)
+
+    def backup(self, storage: Any) -> Any:
+        return self.keras.ops.copy(storage.value)  # a copy: convert_to_tensor may alias (TF)
+
+    def restore(self, storage: Any, old: Any) -> None:
+        storage.assign(old)
+
+    def result(self) -> Any:
+        return self.model
 
 
-def _draw(adapter: Any, row: Any, var: Any) -> Any:
-    # `sample` is the package's module global (tests patch it), seeded with the row's stream
-    return adapter.sample(row.distribution, row.shape, var.dtype, row.seed)
-
-
-def _placed(ops: Any, current: Any, row: Any, value: Any) -> Any:
-    """The variable's full new value: ``value`` itself, or ``current`` with the block replaced."""
-    if row.block is None:
-        return value
-    start = [0] * len(row.param.shape)
-    start[row.block.axis] = row.block.start
-    return ops.slice_update(current, start, value)
-
-
-def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
-    """Draw every plan row into ``model``'s variables and return ``model``.
-
-    Default: check everything, then draw and assign row by row (a failure while drawing
-    leaves the rows assigned so far changed).  ``transactional=True``: draw every row first,
-    then assign; if an assignment fails, the variables already assigned get their old values
-    back (one extra copy of every touched variable in memory).
-    """
-    keras = require("keras")
-    ops = keras.ops
-    adapter = importlib.import_module(__package__)
-    jobs = _validate(keras, adapter, list(rows))
-    if not transactional:
-        for row, var in jobs:
-            checkpoint("draw", row.path)
-            value = _draw(adapter, row, var)
-            var.assign(_placed(ops, ops.convert_to_tensor(var) if row.block else None, row, value))
-        return model
-    staged: dict[int, list[Any]] = {}  # id(variable) -> [variable, path, new full value]
-    for row, var in jobs:  # every draw first: a failure here changes nothing
-        checkpoint("draw", row.path)
-        value = _draw(adapter, row, var)
-        entry = staged.setdefault(id(var), [var, row.param.path, None])
-        current = entry[2] if entry[2] is not None else (ops.convert_to_tensor(var) if row.block else None)
-        entry[2] = _placed(ops, current, row, value)
-    backups: list[tuple[Any, Any]] = []
-    try:
-        for var, path, value in staged.values():
-            checkpoint("commit", path)
-            backups.append((var, ops.copy(var.value)))  # a copy: convert_to_tensor may alias (TF)
-            var.assign(value)
-    except BaseException as exc:
-        lost = []
-        for var, old in reversed(backups):  # every one, even if restoring another fails
-            try:
-                var.assign(old)
-            except Exception:  # noqa: BLE001 - keep restoring the rest, then re-raise the original
-                lost.append(var.path)
-        if lost and hasattr(exc, "add_note"):
-            exc.add_note(f"initspec could not restore {', '.join(lost)} (their assign failed again)")
-        raise
-    return model
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None) -> Any:
+    """Draw every plan row into ``model``'s variables and return ``model`` (see
+    :func:`initspec.writer.write` for ``transactional`` and ``checkpoint``)."""
+    return writer.write(_Target(model), rows, transactional=transactional, checkpoint=checkpoint)
