@@ -7,6 +7,7 @@
     initspec schema --kind spec                     # the JSON Schema
     initspec sample he.yaml --shape 256,128 --backend torch --plot he.png
     initspec plan init.yaml --model mypkg.models:make_model [--apply --manifest m.json]
+    initspec inspect --model mypkg.models:make_model [--plan init.yaml] [--format json]
     initspec conformance --backend numpy --format markdown
     initspec convert keras '{"class_name": "HeNormal", "config": {"seed": null}}'
     initspec convert native he.yaml --shape 256,128 --layout torch
@@ -535,15 +536,20 @@ def _build_model(factory: Any, target: str) -> Any:
 
 
 def _locate_plan_errors(exc: SpecError, doc: Any) -> SpecError:
-    """The plan's errors with the file:line:col of the rule (or default) they name."""
-    from .plans.rules import label_path
+    """The plan's errors with the file:line:col of what they name: the rule (or default), the
+    field of its spec, the character of a formula; a declared type."""
+    from .plans.formulas import shift_columns
+    from .plans.rules import error_path
 
     out = []
     for e in exc.errors:
-        where = label_path(str(e.loc[0])) if e.loc and e.file is None else None
-        pos = doc.locate(where) if where is not None else None
+        where = error_path(e.loc) if e.loc and e.file is None else None
+        pos = None
+        while where and pos is None:
+            pos = doc.locate_key(where) if where[0] == "types" and len(where) == 2 else doc.locate(where)
+            where = where[:-1] if pos is None else where
         out.append(e.with_location(doc.filename, *pos) if pos else e)
-    return SpecError(out, title=exc.title)
+    return SpecError(shift_columns(out, {}, doc), title=exc.title)
 
 
 def _plans() -> Any:
@@ -597,6 +603,30 @@ def plan_cmd(plan_file: Annotated[str, typer.Argument(metavar="PLAN", help="a pl
     if result is not None:
         _err(f"applied: {len(table)} parameters initialized" + (f"; manifest written to {manifest}"
                                                                  if manifest is not None else ""))
+
+
+@app.command("inspect")
+def inspect_cmd(model: Annotated[str, typer.Option("--model", help="package.module:factory returning the model")],
+                plan_file: Annotated[Optional[str], typer.Option(
+                    "--plan", metavar="PLAN", help="apply this plan's `types:` declarations first")] = None,
+                fmt: FmtOpt = Fmt.text) -> None:
+    """List every parameter as plans see it: normalized path, shape, dtype, kind/role, native
+    type and layout - what rules can match, without writing a plan."""
+    _check_target(model)
+    with _errors(fmt is Fmt.json):
+        factory = _import_factory(model)
+        plans = _plans()
+        parsed = None
+        if plan_file is not None:
+            from ._document import load_path
+            from .files import from_document
+
+            parsed = from_document(load_path(plan_file), "plan")
+        result = plans.inspect(_build_model(factory, model), parsed)
+    if fmt is Fmt.json:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        typer.echo(result.to_text())
 
 
 # ----------------------------------------------------------------------------- conformance

@@ -431,6 +431,17 @@ class Expression:
     def __str__(self) -> str:
         return self._canonical
 
+    def references(self) -> tuple[tuple[str, str, int], ...]:
+        """Every name read, once each in source order: ``(kind, name, offset)`` with kind ``"var"``
+        (a free name) or ``"count"`` (the name inside ``count()``) and the 0-based offset of its
+        first use (of ``count`` for a count)."""
+        seen: dict[tuple[str, str], int] = {}
+        for node in self._program:
+            if node.kind in ("var", "count"):
+                key = (node.kind, node.name)
+                seen[key] = min(seen.get(key, node.offset), node.offset)
+        return tuple((kind, name, offset) for (kind, name), offset in sorted(seen.items(), key=lambda kv: kv[1]))
+
     def evaluate(self, variables: Mapping[str, float | int] = MappingProxyType({}),
                  counts: Mapping[str, int] | None = None) -> float:
         """The value as a finite float, given a value for every name and a count for every counted name.

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ._embed import INTERNAL
+from ._plain import plain_data
 from .errors import NO_VALUE, ErrorDetail, SpecError, did_you_mean
 from .formats import migrate
 from .schemes import SCHEMES, Spec, model_of, scheme_names
@@ -229,6 +231,7 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
     """
     if isinstance(obj, BaseSpec):
         return obj
+    obj = plain_data(obj)  # any Mapping (an OmegaConf DictConfig too) is read as a dict
     if isinstance(obj, str):
         hint = "" if obj in scheme_names() else suggest_scheme(obj)
         raise SpecError.single(
@@ -240,6 +243,6 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
     if "format_version" in obj:
         obj = migrate(obj, kind="spec", document=document)
     try:
-        return _SPEC_ADAPTER.validate_python(obj)
+        return _SPEC_ADAPTER.validate_python(obj, context=INTERNAL)
     except ValidationError as exc:
         raise SpecError(validation_errors(exc, obj, Spec, document=document, prefix=loc)) from None

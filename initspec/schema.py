@@ -26,6 +26,11 @@ bad field is reported only against the branch that ``scheme`` selects.  Each bra
 ``additionalProperties: false``; ``format_version`` is added to the root branches of the
 spec schema, since it is the one key a file adds to the spec.
 
+Formulas.  In the plan schema every numeric field of a spec (and of a gain mapping inside
+one) takes a number or an ``Expression`` string (``"0.02 / sqrt(2 * count(i))"``); the spec
+schema takes numbers only, as spec files do.  The expression's grammar, names and values are
+checked by initspec, not the schema (whose pattern only admits the characters one can hold).
+
 The schema checks what a schema can: names, types (a boolean is not a number), required
 fields, unknown keys, ranges.  Cross-field rules - ``low < high``, a truncated normal's
 bound units, ``negative_slope`` only with ``leaky_relu`` - are left to
@@ -85,8 +90,9 @@ KINDS: dict[str, tuple[Callable[[], Any], str, str]] = {
              "truncated_normal, or a framework preset such as keras.he_normal or torch.default_weight), its "
              "parameters, and the file's format_version."),
     "plan": (_plan_root, "initspec plan file",
-             "A model-level initialization plan: seed, defaults per parameter role and ordered rules that "
-             "select parameters and give each a spec."),
+             "A model-level initialization plan: seed, variables, declared layer types, defaults per parameter "
+             "role and ordered rules that select parameters and give each a spec; a spec's numeric fields may be "
+             "expressions over the variables and the rule's path captures."),
 }
 
 
@@ -214,6 +220,8 @@ def generate(kind: str = "spec") -> dict[str, Any]:
     for name, node in list(defs.items()):
         _rewrite_nested_unions(node, defs)
     _rewrite_nested_unions(body, defs)
+    if kind == "plan":
+        _formulas_in_specs(defs)
     _strip_titles(defs)
     _strip_titles(body)
     return {
@@ -224,6 +232,56 @@ def generate(kind: str = "spec") -> dict[str, Any]:
         **body,
         "$defs": dict(sorted(defs.items())),
     }
+
+
+def _takes_number(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("type") in ("number", "integer")
+
+
+def _with_expression(node: dict[str, Any]) -> dict[str, Any]:
+    """A property schema that takes a number, also taking an expression string."""
+    ref = {"$ref": "#/$defs/Expression"}
+    if _takes_number(node):
+        outer = {k: v for k, v in node.items() if k in ("default", "description", "title")}
+        inner = {k: v for k, v in node.items() if k not in outer}
+        return {**outer, "anyOf": [inner, ref]}
+    for key in ("anyOf", "oneOf"):
+        if isinstance(node.get(key), list) and any(_takes_number(n) for n in node[key]) and ref not in node[key]:
+            return {**node, key: [*node[key], ref]}
+    return node
+
+
+def _numeric_properties(node: Any) -> None:
+    """Every numeric property below ``node`` (properties of an object schema, the per-activation
+    ``then`` branches included) also takes an expression."""
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            for name, value in props.items():
+                if isinstance(value, dict):
+                    props[name] = _with_expression(value)
+        for key, value in node.items():
+            if key != "properties":
+                _numeric_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            _numeric_properties(value)
+
+
+def _formulas_in_specs(defs: dict[str, Any]) -> None:
+    """Plans only: each numeric field of a spec (and of a gain mapping inside one) takes a number
+    or an expression string ("0.02 / sqrt(2 * count(i))"); spec files take numbers only."""
+    from .expressions import EXPRESSION_SCHEMA
+    from .gain import ActivationGain, LeakyReluGain
+
+    nested = {ActivationGain.__name__, LeakyReluGain.__name__}
+    for name, node in defs.items():
+        if _scheme_names(node) or name in nested:
+            _numeric_properties(node)
+    defs["Expression"] = {
+        **EXPRESSION_SCHEMA, "title": "Expression",
+        "description": "A formula for a numeric field of a spec inside a plan: " + EXPRESSION_SCHEMA["description"]
+        + ". Names are the plan's vars and the {captures} of the rule's path (docs/formulas.md)."}
 
 
 def _is_scheme_union(node: dict[str, Any], defs: dict[str, Any]) -> bool:

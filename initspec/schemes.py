@@ -9,9 +9,9 @@ spelling, and :class:`~initspec.spec.BaseSpec` stores the canonical one.
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
-from pydantic import Field
+from pydantic import Field, WrapValidator
 
 from .presets import PRESETS
 from .spec import PLAIN_SCHEMES, SCHEME_ALIASES, BaseSpec
@@ -21,8 +21,20 @@ __all__ = ["Spec", "SCHEMES", "SCHEME_ALIASES", "scheme_names", "model_of"]
 #: Every canonical scheme name (plain and preset) -> its model.
 SCHEMES: dict[str, type[BaseSpec]] = {**PLAIN_SCHEMES, **PRESETS}
 
+
+def _outside(value: Any, handler: Any, info: Any) -> Any:
+    """As a field of a user's pydantic model: a spec file's content (``format_version`` too,
+    any mapping) and initspec's error codes and messages (:mod:`initspec._embed`)."""
+    from . import _embed
+
+    if isinstance(value, BaseSpec) or _embed.is_internal(info):
+        return handler(value)
+    return _embed.validate_outside("spec", Spec, value, handler)
+
+
 #: The spec type: a discriminated union on ``scheme`` over every plain scheme and preset.
-Spec = Annotated[Union[tuple(dict.fromkeys(SCHEMES.values()))], Field(discriminator="scheme")]  # type: ignore[misc]
+Spec = Annotated[Union[tuple(dict.fromkeys(SCHEMES.values()))], Field(discriminator="scheme"),  # type: ignore[misc]
+                 WrapValidator(_outside)]
 
 
 def scheme_names() -> list[str]:

@@ -18,25 +18,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from .._embed import INTERNAL, converted_errors
+from .._plain import plain_data
 from ..errors import SpecError
 from ..formats import migrate
 from ..params import Block, ParamInfo, normalize_path
-from ..parsing import parse_model
 from .apply import Manifest, apply
-from .rules import BASES, KINDS, ROLES, Match, Plan, Rule
-from .table import PlanRow, PlanTable, PlanWarning, build_table, derive_seed, plan
+from .formulas import SpecTemplate, shift_columns
+from .rules import (
+    BASES,
+    KIND_ALIASES,
+    KINDS,
+    ROLE_ALIASES,
+    ROLES,
+    Match,
+    Plan,
+    Rule,
+    TypeDecl,
+)
+from .table import (
+    Inspection,
+    PlanRow,
+    PlanTable,
+    PlanWarning,
+    build_table,
+    derive_seed,
+    inspect,
+    plan,
+)
 
-__all__ = ["BASES", "KINDS", "ROLES", "Block", "Manifest", "Match", "ParamInfo", "Plan", "PlanRow", "PlanTable",
-           "PlanWarning", "Rule", "apply", "build_table", "derive_seed", "normalize_path", "parse_plan", "plan"]
+__all__ = ["BASES", "KINDS", "KIND_ALIASES", "ROLES", "ROLE_ALIASES", "Block", "Inspection", "Manifest", "Match",
+           "ParamInfo", "Plan", "PlanRow", "PlanTable", "PlanWarning", "Rule", "SpecTemplate", "TypeDecl", "apply",
+           "build_table", "derive_seed", "inspect", "normalize_path", "parse_plan", "plan"]
 
 
 def parse_plan(obj: Any, *, document: Any = None) -> Plan:
-    """Parse a plan from a mapping (a ``format_version`` key is accepted, not required)."""
+    """Parse a plan from a mapping - any :class:`~collections.abc.Mapping`, an OmegaConf
+    ``DictConfig`` too (a ``format_version`` key is accepted, not required)."""
     if isinstance(obj, Plan):
         return obj
+    obj = plain_data(obj)
     if isinstance(obj, dict) and "format_version" in obj:
         obj = migrate(obj, kind="plan", document=document)
     if not isinstance(obj, dict):
         raise SpecError.single("wrong_type", "a plan is a mapping with rules, defaults, seed and base",
                                value=type(obj).__name__)
-    return parse_model(Plan, obj, document=document)
+    try:
+        return _PLAN.validate_python(obj, context=INTERNAL)
+    except ValidationError as exc:
+        errors = converted_errors(exc, obj, Plan, document=document)
+        raise SpecError(shift_columns(errors, {}, document)) from None
+
+
+_PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)

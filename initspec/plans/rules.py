@@ -5,37 +5,83 @@
     format_version: 1
     seed: 0
     base: torch-defaults            # optional framework-default plan
+    vars: {n_layers: 12}            # numbers the formulas may use
+    types:                          # native layer types the walker does not know
+      Conv1D: {kind: dense, layout: jax}
     defaults:                       # per parameter role, below every rule
       bias: {scheme: zeros}
     rules:                          # ordered; a later match overrides an earlier one
       - match: {path: "encoder.*", kind: dense, role: weight}
         init: {scheme: he, distribution: normal}
+      - match: {path: "encoder.layers.{i}.out.weight"}
+        init: {scheme: normal, std: "0.02 / sqrt(2 * (i + 1))"}
 
 A rule selects parameters by normalized path glob, layer kind, parameter role, native
 type name and/or fused block; every given criterion must hold (a list means any of).
+Kinds and roles have aliases (``linear`` is ``dense``, ``kernel`` is ``weight``:
+:data:`KIND_ALIASES`, :data:`ROLE_ALIASES`), stored as the canonical word.  Numeric spec
+fields may be formulas (:mod:`initspec.plans.formulas`).
 Precedence, lowest first: the base plan's defaults and rules, this plan's defaults, this
 plan's rules in order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    WrapSerializer,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from .._types import MODEL_CONFIG
+from .._types import MODEL_CONFIG, Real
+from ..expressions import FUNCTIONS, ExpressionError, compile_capture_glob
 from ..parsing import Spec
-from ..spec import BaseSpec
+from ..spec import Axes, BaseSpec
+from .formulas import SpecTemplate, clash_problems, name_problems, spec_or_template
 
-__all__ = ["Kind", "Role", "KINDS", "ROLES", "BASES", "Match", "Rule", "Plan"]
+__all__ = ["Kind", "Role", "KINDS", "ROLES", "KIND_ALIASES", "ROLE_ALIASES", "BASES", "Match", "Rule", "Plan",
+           "TypeDecl", "PlanSpec"]
 
 Kind = Literal["dense", "conv", "conv_transpose", "depthwise_conv", "embedding", "norm", "recurrent", "attention",
                "other"]
 Role = Literal["weight", "bias", "scale", "offset", "embedding", "recurrent_weight", "other"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+#: Other words for a layer kind, accepted wherever a kind is and stored as the kind.
+KIND_ALIASES: dict[str, str] = {
+    "linear": "dense", "fc": "dense", "fully_connected": "dense", "dense_layer": "dense",
+    "conv1d": "conv", "conv2d": "conv", "conv3d": "conv", "convolution": "conv",
+    "conv_transpose1d": "conv_transpose", "conv_transpose2d": "conv_transpose", "conv_transpose3d": "conv_transpose",
+    "deconv": "conv_transpose", "depthwise": "depthwise_conv",
+    "embed": "embedding", "embeddings": "embedding",
+    "layernorm": "norm", "layer_norm": "norm", "batchnorm": "norm", "batch_norm": "norm", "rmsnorm": "norm",
+    "rms_norm": "norm", "groupnorm": "norm", "group_norm": "norm", "normalization": "norm",
+    "rnn": "recurrent", "lstm": "recurrent", "gru": "recurrent",
+    "mha": "attention", "multihead_attention": "attention", "multi_head_attention": "attention",
+}
+#: Other words for a parameter role (the leaf names frameworks use), stored as the role.
+ROLE_ALIASES: dict[str, str] = {"kernel": "weight", "gamma": "scale", "beta": "offset", "embeddings": "embedding",
+                                "recurrent_kernel": "recurrent_weight"}
 #: Framework-default plans usable as ``base``.
 BASES = ("torch-defaults", "keras-defaults", "flax-defaults")
+
+
+def _canonical(aliases: dict[str, str]) -> Any:
+    return lambda value: aliases.get(value, value)
+
+
+KindName = Annotated[Literal[(*KINDS, *KIND_ALIASES)], AfterValidator(_canonical(KIND_ALIASES))]  # type: ignore[misc]
+RoleName = Annotated[Literal[(*ROLES, *ROLE_ALIASES)], AfterValidator(_canonical(ROLE_ALIASES))]  # type: ignore[misc]
 
 
 def _as_tuple(value: Any) -> Any:
@@ -49,16 +95,37 @@ def _one_or_many(item: Any) -> Any:
         _as_tuple, json_schema_input_type=Union[item, Annotated[list[item], Field(min_length=1)]])]
 
 
+def _check_glob(glob: str) -> str:
+    try:
+        compile_capture_glob(glob)
+    except ExpressionError as exc:
+        d = exc.errors[0]
+        raise PydanticCustomError(d.code, d.message, {"offset": d.offset}) from None
+    return glob
+
+
+#: A path glob: ``*`` crosses dots; ``{name}`` captures an integer for the spec's formulas.
+PathGlob = Annotated[str, AfterValidator(_check_glob)]
+
+#: A spec inside a plan: a spec, or a spec whose numeric fields hold formulas
+#: (:class:`~initspec.plans.formulas.SpecTemplate`).
+PlanSpec = Annotated[Spec, WrapValidator(spec_or_template),  # type: ignore[valid-type]
+                     WrapSerializer(lambda v, handler: v.to_dict() if isinstance(v, SpecTemplate) else handler(v))]
+
+
 class Match(BaseModel):
     """Which parameters a rule selects (every given criterion must hold; lists mean any of)."""
 
     model_config = MODEL_CONFIG
-    path: _one_or_many(str) | None = None  # type: ignore[valid-type]
-    """Glob(s) on the normalized path (``*`` matches any characters, dots included)."""
-    kind: _one_or_many(Kind) | None = None  # type: ignore[valid-type]
-    """Layer kind(s): dense, conv, conv_transpose, depthwise_conv, embedding, norm, recurrent, attention, other."""
-    role: _one_or_many(Role) | None = None  # type: ignore[valid-type]
-    """Parameter role(s): weight (= kernel), bias, scale, offset, embedding, recurrent_weight, other."""
+    path: _one_or_many(PathGlob) | None = None  # type: ignore[valid-type]
+    """Glob(s) on the normalized path (``*`` matches any characters, dots included; ``{i}`` matches
+    an integer and binds it for the spec's formulas)."""
+    kind: _one_or_many(KindName) | None = None  # type: ignore[valid-type]
+    """Layer kind(s): dense, conv, conv_transpose, depthwise_conv, embedding, norm, recurrent, attention, other
+    (aliases such as linear, conv2d, layernorm, lstm are stored as the kind)."""
+    role: _one_or_many(RoleName) | None = None  # type: ignore[valid-type]
+    """Parameter role(s): weight (= kernel), bias, scale (= gamma), offset (= beta), embedding, recurrent_weight,
+    other."""
     type: _one_or_many(str) | None = None  # type: ignore[valid-type]
     """Native layer type name(s), e.g. Linear, Conv2d, Dense, LSTM."""
     block: _one_or_many(str) | None = None  # type: ignore[valid-type]
@@ -76,14 +143,49 @@ class Rule(BaseModel):
     name: str | None = None
     """A label for messages and the table (default: rules[i])."""
     match: Match = Match()
-    init: Spec  # type: ignore[valid-type]
-    """The spec the selected parameters receive."""
+    init: PlanSpec
+    """The spec the selected parameters receive; numeric fields may be formulas ("0.02 / sqrt(2 * count(i))")."""
     fused: StrictBool = False
     """Draw a parameter made of fused blocks (packed QKV, stacked gates) as one tensor, with
     the fans of the whole matrix, instead of block by block."""
     fans: Literal["layer", "native"] = "layer"
     """``layer``: fans from the layer's real layout (the same in every framework);
     ``native``: fans as the framework's own initializers read the stored tensor."""
+
+
+class TypeDecl(BaseModel):
+    """How to read the parameters of one native layer type the walker does not know."""
+
+    model_config = MODEL_CONFIG
+    kind: KindName  # type: ignore[valid-type]
+    """The layer kind its parameters get (roles follow from the leaf names: a norm's weight is its scale)."""
+    layout: Literal["torch", "keras", "jax", "flax"] | Axes | None = None
+    """How its weight is stored: torch (out, in, *k), keras/jax/flax (*k, in, out), or {in_axes, out_axes};
+    omitted: the layout the walker reported (initspec inspect shows it)."""
+
+
+def _check_vars(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        for name in value:
+            if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
+                raise PydanticCustomError("bad_variable", "variable name '{name}' is not a name: use letters, digits "
+                                          "and _, not starting with a digit", {"name": str(name)})
+            if name in FUNCTIONS or name.lower() in ("nan", "inf", "infinity"):
+                raise PydanticCustomError("bad_variable", "variable name '{name}' is reserved (a function name or "
+                                          "NaN/infinity); choose another name", {"name": name})
+    return value
+
+
+def _check_defaults(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        seen: dict[str, str] = {}
+        for key in value:
+            role = ROLE_ALIASES.get(key, key) if isinstance(key, str) else key
+            if role in seen:
+                raise PydanticCustomError("duplicate_role", "defaults gives role '{role}' twice ('{a}' and '{b}' "
+                                          "are the same role); keep one", {"role": role, "a": seen[role], "b": key})
+            seen[role] = key
+    return value
 
 
 class Plan(BaseModel):
@@ -94,12 +196,48 @@ class Plan(BaseModel):
     """Every parameter's random stream derives from (seed, normalized path)."""
     base: Literal["torch-defaults", "keras-defaults", "flax-defaults"] | None = None
     """A framework-default plan applied below this plan's defaults and rules."""
-    defaults: dict[Role, Spec] = Field(default_factory=dict)  # type: ignore[valid-type]
+    vars: Annotated[dict[str, Real], BeforeValidator(_check_vars)] = Field(default_factory=dict)
+    """Numbers the specs' formulas may use by name (width: 1024, n_layers: 24)."""
+    types: dict[str, TypeDecl] = Field(default_factory=dict)
+    """Native layer types the walker does not recognise, declared: {Conv1D: {kind: dense, layout: jax}}."""
+    defaults: Annotated[dict[RoleName, PlanSpec], BeforeValidator(_check_defaults)] = Field(  # type: ignore[valid-type]
+        default_factory=dict)
     """A spec per parameter role, used where no rule matches."""
     rules: Annotated[tuple[Rule, ...], Field(strict=False)] = ()
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _outside(cls, data: Any, handler: Any, info: Any) -> Any:
+        """As a field of a user's pydantic model: a plan file's content (``format_version`` too,
+        any mapping) and initspec's error codes and messages (:mod:`initspec._embed`)."""
+        from .. import _embed
+
+        if isinstance(data, Plan) or _embed.is_internal(info):
+            return handler(data)
+        return _embed.validate_outside("plan", Plan, data, handler)
+
+    @model_validator(mode="after")
+    def _names(self) -> Plan:
+        """Every name a formula reads is a plan variable or a capture of its rule's path."""
+        from .formulas import raise_as_validation_error
+
+        problems = []
+        for i, rule in enumerate(self.rules):
+            globs = rule.match.path or ()
+            problems += clash_problems(self.vars, globs, ("rules", i, "match", "path"))
+            if isinstance(rule.init, SpecTemplate):
+                problems += name_problems(rule.init, self.vars, globs, ("rules", i, "init"), self.rule_label(i))
+        for role, spec in self.defaults.items():
+            if isinstance(spec, SpecTemplate):
+                problems += name_problems(spec, self.vars, (), ("defaults", role), f"defaults.{role}")
+        raise_as_validation_error("Plan", ({"type": PydanticCustomError(d.code, d.message, {"offset": d.offset}),
+                                            "loc": d.loc, "input": d.value} for d in problems))
+        return self
+
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        """The plan as a file holds it (formulas as their strings; empty vars and types left out)."""
+        empty = {k for k in ("vars", "types") if not getattr(self, k)}
+        return self.model_dump(mode="json", exclude_none=True, exclude=empty)
 
     def rule_label(self, index: int) -> str:
         rule = self.rules[index]
@@ -120,11 +258,21 @@ def label_path(label: str) -> tuple[str | int, ...] | None:
     return None
 
 
+def error_path(loc: tuple[Any, ...]) -> tuple[str | int, ...] | None:
+    """Where in the plan file the thing a plan error's ``loc`` names sits: ``("rules[3] (name)",
+    "init", "std")`` -> ``("rules", 3, "init", "std")``, ``("types", "Conv1d")`` as it is; None
+    for what is not in the user's file (a parameter, a base plan's rule)."""
+    if not loc:
+        return None
+    if loc[0] == "types":
+        return tuple(loc)
+    head = label_path(str(loc[0]))
+    return None if head is None else head + tuple(loc[1:])
+
+
 def expand_spec(spec: BaseSpec, **fill: Any) -> BaseSpec:
     """Fill the layer-dependent fields of a preset that were left empty in a plan."""
     updates = {k: v for k, v in fill.items() if k in type(spec).model_fields and getattr(spec, k) is None
                and v is not None}
     return spec.model_copy(update=updates) if updates else spec
 
-
-_: Any = Union  # keep typing import for readers of the annotations

@@ -1,0 +1,82 @@
+"""``initspec.Plan`` and ``initspec.Spec`` as fields of a user's own pydantic model.
+
+::
+
+    class TrainConfig(BaseModel):
+        lr: float
+        init: initspec.Plan          # or: initspec.Spec
+
+A field of these types accepts what a file holds - ``format_version`` included (checked and
+migrated, then dropped) - and any mapping (an OmegaConf ``DictConfig`` too).  Its mistakes
+come back inside the user's ``ValidationError`` with initspec's codes as the error types and
+initspec's messages ("unknown scheme 'hee'; did you mean 'he'?"), not pydantic's generic
+ones ("Input tag 'hee' found using 'scheme' does not match ...").
+
+initspec's own parsers (:func:`initspec.parse`, :func:`initspec.parse_plan`) validate with the
+``INTERNAL`` context and convert pydantic's errors themselves, with file positions; this
+module is only what runs without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+from .errors import ErrorDetail, SpecError
+
+__all__ = ["INTERNAL", "is_internal", "converted_errors", "validate_outside"]
+
+#: The validation context of initspec's own parsers.
+INTERNAL = {"initspec": "internal"}
+
+
+def is_internal(info: Any) -> bool:
+    context = getattr(info, "context", None)
+    return isinstance(context, dict) and context.get("initspec") == "internal"
+
+
+def _as_pydantic(details: list[ErrorDetail], title: str) -> ValidationError:
+    errors = []
+    for d in details:
+        ctx = {"offset": d.offset} if getattr(d, "offset", None) is not None else None
+        errors.append({"type": PydanticCustomError(d.code, d.message, ctx), "loc": tuple(d.loc),
+                       "input": d.value if d.has_value else None})
+    return ValidationError.from_exception_data(title, errors)  # type: ignore[arg-type]
+
+
+def converted_errors(exc: ValidationError, data: Any, root: Any, *, document: Any = None) -> list[ErrorDetail]:
+    """:func:`initspec.parsing.validation_errors`, keeping the ``offset`` that expression errors
+    carry in their context (as :class:`~initspec.expressions.ExpressionErrorDetail`)."""
+    from .expressions import ExpressionErrorDetail
+    from .parsing import _data_path, validation_errors
+
+    offsets = {(_data_path(data, e["loc"]), e["type"]): e["ctx"]["offset"] for e in exc.errors(include_url=False)
+               if isinstance(e.get("ctx"), dict) and isinstance(e["ctx"].get("offset"), int)}
+    out: list[ErrorDetail] = []
+    for d in validation_errors(exc, data, root, document=document):
+        offset = offsets.get((tuple(d.loc), d.code))
+        if offset is not None:
+            d = ExpressionErrorDetail(d.code, d.message, loc=d.loc, value=d.value, file=d.file, line=d.line,
+                                      col=d.col, offset=offset)
+        out.append(d)
+    return out
+
+
+def validate_outside(kind: str, root: Any, data: Any, handler: Any) -> Any:
+    """Validate ``data`` (a spec or plan as a file holds it) with pydantic's ``handler``,
+    re-raising any problem with initspec's codes and messages."""
+    from ._plain import plain_data
+    from .formats import migrate
+
+    data = plain_data(data)
+    title = "Plan" if kind == "plan" else "Spec"
+    try:
+        if isinstance(data, dict) and "format_version" in data:
+            data = migrate(data, kind=kind)
+        return handler(data)
+    except SpecError as exc:
+        raise _as_pydantic(exc.errors, title) from None
+    except ValidationError as exc:
+        raise _as_pydantic(converted_errors(exc, data, root), title) from None
