@@ -120,12 +120,27 @@ def inward(value: float, dtype: Any, direction: int, *, strict: bool = False) ->
     """``value`` rounded to ``dtype`` toward the interior: ``direction`` +1 for a lower bound,
     -1 for an upper one, so a lower bound never drops and an upper never rises.  ``strict``
     also steps off the value itself (an open interval)."""
+    if (dtype.name if isinstance(dtype, np.dtype) else dtype_name(dtype)) == "bfloat16":
+        return _bfloat16_inward(inward(value, "float32", direction, strict=strict), direction)
     dt = np_dtype(dtype)
     v = np.array(value, dtype=np.float64).astype(dt)
     off = (float(v) - value) * direction
     if off < 0 or (strict and off == 0):
         v = np.nextafter(v, np.array(direction * np.inf, dtype=dt))
     return float(v)
+
+
+def _bfloat16_inward(f: float, direction: int) -> float:
+    """The bfloat16 number nearest the float32 ``f`` on the interior side (>= f for +1, <= f
+    for -1) - without ``ml_dtypes`` (torch installs lack it): the bfloat16 numbers are the
+    float32 numbers whose low 16 bits are zero, so when ``f`` is the float32 bound rounded
+    inward, this is the bfloat16 bound rounded inward."""
+    bits = int(np.array(f, dtype=np.float32).view(np.uint32))
+    if not bits & 0xFFFF:
+        return f
+    toward_zero, away = bits & 0xFFFF0000, (bits & 0xFFFF0000) + 0x10000
+    up, down = (away, toward_zero) if f > 0 else (toward_zero, away)
+    return float(np.array(up if direction > 0 else down, dtype=np.uint32).view(np.float32))
 
 
 # ----------------------------------------------------------------------------- truncated normal

@@ -19,12 +19,13 @@ from :func:`initspec.apply`, never a global.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from .errors import ErrorDetail, SpecError
 
-__all__ = ["Target", "Checkpoint", "write", "problems", "row_errors"]
+__all__ = ["Target", "Checkpoint", "write", "problems", "row_errors", "fail_at"]
 
 #: ``checkpoint(stage, path)``: called before every draw ("draw"); it may raise.
 Checkpoint = Callable[[str, str], None]
@@ -103,3 +104,19 @@ def _restore(target: Target, backups: list[tuple[Any, Any]], exc: BaseException)
             lost += 1
     if lost:
         exc.add_note(f"initspec could not restore {lost} tensor(s): writing their old values failed again")
+
+
+def fail_at(step: int, exc: type[BaseException] = RuntimeError) -> Checkpoint:
+    """A checkpoint that raises ``exc("injected at <stage> <path>")`` at its ``step``-th call
+    (0-based) and does nothing at the others - how tests fail a write at every step::
+
+        initspec.apply(plan, model, transactional=True, checkpoint=fail_at(3))
+
+    Each one counts its own calls: make a fresh one for every run."""
+    calls = itertools.count()
+
+    def checkpoint(stage: str, path: str) -> None:
+        if next(calls) == step:
+            raise exc(f"injected at {stage} {path}")
+
+    return checkpoint

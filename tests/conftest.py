@@ -24,17 +24,18 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture
-def fault_sweep(monkeypatch):
-    """Fail ``initspec.apply`` at each of its checkpoints in turn (every draw, and every
-    commit when transactional) and check what the model holds afterwards:
-    ``transactional=True`` (and a failure at the first step) must leave every byte as it was;
-    the default mode must have drawn exactly the rows before the failure.
+def fault_sweep():
+    """Fail ``initspec.apply`` at each of its checkpoints in turn (one before every draw,
+    passed as ``checkpoint=`` - :func:`initspec.writer.fail_at`) and check what the model
+    holds afterwards: ``transactional=True`` (and a failure at the first step) must leave
+    every byte as it was; the default mode must have drawn exactly the rows before the
+    failure.  The same for every backend.
 
     ``sweep(plan, make_model, state_bytes=..., row_values=..., equal=..., transactional=...)``
     returns the checkpoints ``[(stage, path), ...]`` of one clean apply, for the caller to
-    check against its backend (how many draws and commits it makes)."""
+    check against its backend (how many draws it makes)."""
     import initspec
-    from initspec.plans import faults
+    from initspec.writer import fail_at
 
     def sweep(plan, make_model, *, state_bytes, row_values, equal, transactional):
         model = make_model()
@@ -46,23 +47,21 @@ def fault_sweep(monkeypatch):
         new = row_values(fresh)
         order = [r.path for r in initspec.plan(plan, model)]
         steps: list[tuple[str, str]] = []
-        monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append((stage, path)))
-        initspec.apply(plan, make_model(), seed=2, transactional=transactional)
+        initspec.apply(plan, make_model(), seed=2, transactional=transactional,
+                       checkpoint=lambda stage, path: steps.append((stage, path)))
         assert steps, "initspec.apply passed no checkpoint"
+        assert {stage for stage, _ in steps} == {"draw"}
         for k in range(len(steps)):
-            monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
             with pytest.raises(RuntimeError, match="injected"):
-                initspec.apply(plan, model, seed=2, transactional=transactional)
+                initspec.apply(plan, model, seed=2, transactional=transactional, checkpoint=fail_at(k))
             if transactional or k == 0:
                 assert state_bytes(model) == before, f"step {k} {steps[k]}"
             else:  # the default mode drew exactly the rows before step k
                 now = row_values(model)
                 for j, path in enumerate(order):
                     assert equal(now[path], new[path] if j < k else old[path]), (k, path)
-                monkeypatch.setattr(faults, "HOOK", None)
                 initspec.apply(plan, model, seed=1)  # back to the reference weights
                 assert state_bytes(model) == before
-        monkeypatch.setattr(faults, "HOOK", None)
         return steps
 
     return sweep

@@ -144,13 +144,12 @@ def test_conformance_on_device(case_id, device):
 
 # ============================================================================ power gate
 
-REAL_SAMPLE_ = ist.sample_
 SHAPE = (256, 128)  # non-square: fan_in (128) != fan_out (256) in the torch layout
 
 
-def _wrong(monkeypatch, transform):
-    """Replace the module-level ``sample_`` (which the initializer looks up at call time)."""
-    monkeypatch.setattr(ist, "sample_", lambda t, dist, generator=None: REAL_SAMPLE_(t, transform(dist), generator))
+def _wrong(init, transform):
+    """A fill function that draws ``transform`` of the law ``init`` resolves (a wrong sampler)."""
+    return lambda t, g: ist.sample_(t, transform(init.resolve(t.shape)), g)
 
 
 def _scaled(dist, f):
@@ -192,22 +191,21 @@ WRONG_SAMPLERS = [
 
 
 @pytest.mark.parametrize("name,spec,transform", WRONG_SAMPLERS, ids=[w[0] for w in WRONG_SAMPLERS])
-def test_power_gate_rejects_wrong_sampler(monkeypatch, name, spec, transform):
+def test_power_gate_rejects_wrong_sampler(name, spec, transform):
     init = ist.initializer(spec)
     dist = init.resolve(SHAPE)
     right = check_samples(draws(init, SHAPE, f"gate/{name}"), dist)
     assert_passes(right)  # the same seeds pass with the real sampler
-    _wrong(monkeypatch, transform)
-    assert_rejected(check_samples(draws(init, SHAPE, f"gate/{name}"), dist))
+    assert_rejected(check_samples(draws(_wrong(init, transform), SHAPE, f"gate/{name}"), dist))
 
 
 @pytest.mark.parametrize("shape", [(64, 128), (128, 64), (32, 16, 3, 3)])
-def test_power_gate_catches_missing_haar_sign_correction(monkeypatch, shape):
+def test_power_gate_catches_missing_haar_sign_correction(shape):
     init = ist.initializer({"scheme": "orthogonal"})
     dist = init.resolve(shape)
     assert_passes(check_samples(draws(init, shape, f"gate/haar/{shape}", repeats=64), dist))
-    monkeypatch.setattr(ist, "HAAR_SIGN_CORRECTION", False)  # read at call time
-    result = check_samples(draws(init, shape, f"gate/haar/{shape}", repeats=64), dist)
+    no_correction = lambda t, g: ist.sample_(t, dist, g, haar=False)  # noqa: E731
+    result = check_samples(draws(no_correction, shape, f"gate/haar/{shape}", repeats=64), dist)
     assert_rejected(result)
     assert not result["haar_sign"].passed and result["orthogonality"].passed
 
@@ -452,7 +450,7 @@ def test_truncated_normal_support_is_open_in_float32():
 
 def test_truncated_normal_interval_without_a_float32_inside_is_an_error():
     dist = D.TruncatedNormal(loc=0.0, scale=1.0, low=1.0, high=1.0 + 1e-8)  # mass 2.4e-9: resolvable
-    with pytest.raises(ShapeError) as exc:
+    with pytest.raises(SpecError) as exc:  # (a ShapeError from initspec.sampling.truncation)
         ist.sample_(torch.empty(16), dist, gen(0))
     assert exc.value.codes == ["interval_too_narrow"]
     x = ist.sample_(torch.empty(16, dtype=torch.float64), dist, gen(0))  # float64 has numbers inside
@@ -463,6 +461,72 @@ def test_truncated_normal_tiny_std_never_clamps_to_the_bounds():
     """The torch <= 2.11 inverse-CDF defect (pytorch#155588): std << |bounds| gave clamped ±2 outliers."""
     x = ist.initializer({"scheme": "torch.trunc_normal", "std": 0.001})(torch.empty(1 << 21), gen(2))
     assert float(x.abs().max()) < 0.01
+
+
+#: A law for each method of initspec.sampling.truncation: (method in float32, in float64, law).
+TRUNC_METHODS = [
+    ("inverse_cdf", "inverse_cdf", D.TruncatedNormal(loc=0.1, scale=0.3, low=0.1 - 0.6, high=0.1 + 0.6)),  # ±2σ
+    ("normal", "normal", D.TruncatedNormal(loc=0.0, scale=0.02, low=-2.0, high=2.0)),  # never cuts: check once
+    ("normal", "inverse_cdf", D.TruncatedNormal(loc=0.0, scale=1.0, low=-1.0, high=4.5)),  # past erfinv's f32 reach
+    ("normal", "normal", D.TruncatedNormal(loc=0.0, scale=1.0, low=-1.0, high=6.5)),  # past its f64 reach
+    ("uniform", "inverse_cdf", D.TruncatedNormal(loc=0.0, scale=1.0, low=-0.03, high=0.03)),  # f32 can't resolve it
+    ("uniform", "uniform", D.TruncatedNormal(loc=0.0, scale=1.0, low=6.2, high=6.3)),  # a narrow far window
+    ("exponential", "exponential", D.TruncatedNormal(loc=0.5, scale=2.0, low=0.5 + 5.0, high=0.5 + 14.0)),
+    ("exponential", "exponential", D.TruncatedNormal(loc=0.0, scale=1.0, low=-7.0, high=-4.0)),  # mirrored
+]
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize("m32,m64,dist", TRUNC_METHODS, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(TRUNC_METHODS)])
+def test_truncated_normal_every_method_stays_inside_the_bounds(m32, m64, dist, dtype):
+    """Every value strictly inside (low, high) in float32/float64; in float16/bfloat16 never
+    past a bound (a value may sit on a bound the dtype represents: the rounding of the reals
+    next to it).  The laws themselves are checked by the conformance table above."""
+    from initspec import sampling
+
+    n = 1 << 18
+    assert sampling.truncation(dist, sampling.work_dtype(dtype), n).method == (m64 if dtype == "float64" else m32)
+    x = ist.sample_(torch.empty(n, dtype=DTYPES[dtype]), dist, gen(seed_of(f"methods/{dist}/{dtype}")))
+    x64 = x.double()
+    assert bool(torch.isfinite(x64).all())
+    if dtype in ("float32", "float64"):
+        assert float(x64.min()) > dist.low and float(x64.max()) < dist.high
+    else:
+        assert float(x64.min()) >= dist.low and float(x64.max()) <= dist.high
+
+
+def test_half_precision_bounds_round_like_ml_dtypes():
+    """The bfloat16 bounds the torch backend clamps to come from initspec.sampling.inward,
+    which needs no ml_dtypes (torch installs lack it): the same numbers ml_dtypes gives."""
+    import numpy as np
+
+    from initspec import sampling
+
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    values = [0.0, 1.0, -2.0, 0.1, -0.1, 1.0 + 2**-9, 3.14159, -1e-3, 65504.0, 1e-38, -2.5e-39]
+    for value in values:
+        for direction in (1, -1):
+            for strict in (False, True):
+                v = np.array(value, dtype=np.float64).astype(bf16)
+                off = (float(v) - value) * direction
+                if off < 0 or (strict and off == 0):
+                    v = np.nextafter(v, np.array(direction * np.inf, dtype=bf16))
+                assert sampling.inward(value, "bfloat16", direction, strict=strict) == float(v), (value, direction)
+
+
+def test_draw_table_covers_every_distribution():
+    import dataclasses
+    import inspect
+
+    from initspec.adapters.torch.random import DRAW
+
+    laws = {cls for _, cls in inspect.getmembers(D, inspect.isclass)
+            if issubclass(cls, D.Distribution) and dataclasses.is_dataclass(cls) and cls.kind
+            and not inspect.isabstract(cls)}
+    assert len(laws) >= 9
+    assert laws <= set(DRAW), f"no draw function for {sorted(c.__name__ for c in laws - set(DRAW))}"
+    assert all(fn.__module__ == "initspec.adapters.torch.random" for fn in DRAW.values())
 
 
 # ============================================================================ errors

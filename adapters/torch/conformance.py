@@ -18,6 +18,7 @@ class TorchDriver(Driver):
     name = "torch"
     layout = "torch"
     coverage = "full"
+    mutable = True
 
     def available(self) -> tuple[bool, str]:
         return installed("torch")
@@ -39,8 +40,6 @@ class TorchDriver(Driver):
         for i in range(n):
             out.append(Device("cuda" if n == 1 else f"cuda:{i}", "cuda", handle=torch.device("cuda", i)))
         return out
-
-    mutable = True
 
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
                device: Device | None = None) -> np.ndarray:

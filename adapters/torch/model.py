@@ -1,6 +1,6 @@
-"""Plans for PyTorch modules: the walker and the writer (see :mod:`initspec.plans.backends`).
+"""Plans for PyTorch modules: the walker and the writer (see :mod:`initspec.backends`).
 
-``plan_walk(module)`` reports every parameter of an ``nn.Module`` once (a tied parameter
+``walk(module)`` reports every parameter of an ``nn.Module`` once (a tied parameter
 under the first name ``named_parameters`` gives it, its other names as ``aliases``) with
 its normalized path, layer kind, role, native type and two layouts:
 
@@ -25,16 +25,17 @@ rows; ``weight_hr*`` of ``proj_size`` LSTMs is not gated).  Biases of dense/conv
 carry their weight's fans (``layer_fans``/``layer_native_fans``, for ``torch.default_bias``)
 and recurrent parameters the ``hidden_size`` (for ``torch.recurrent_default``).
 
-``plan_write(module, rows, transactional=False)`` validates every row first (meta tensors,
-dtypes, shapes: a problem raises :class:`~initspec.SpecError` before anything is touched),
-then fills each row in place under ``no_grad`` with :func:`initspec.adapters.torch.sample_`
-and a ``torch.Generator`` on the parameter's device seeded from the row's seed.  Blocks
-are drawn into ``narrow`` views.  ``transactional=True`` first copies every touched
-parameter aside and copies it back if anything fails (an exception, a fault, Ctrl-C), so
-the model is byte-identical afterwards; the parameters keep their storage (a swap of
-``param.data`` would be cheaper - 1.16x instead of 1.33x of a hand-written loop on GPT-2
-small - but would leave views, cuDNN's flattened RNN weights and captured CUDA graphs
-pointing at the old memory).
+``write(module, rows, transactional=False, checkpoint=None)`` goes through the one plan
+writer (:func:`initspec.writer.write`): it checks every row first (meta tensors - reported
+once, with the fix -, dtypes, shapes: a problem raises :class:`~initspec.SpecError` before
+anything is touched), then fills each row in place under ``no_grad`` with
+:func:`initspec.adapters.torch.sample_` and a ``torch.Generator`` on the parameter's device
+seeded from the row's seed.  Blocks are drawn into ``narrow`` views.  ``transactional=True``
+first copies every touched parameter aside and copies it back if anything fails (an
+exception, a fault, Ctrl-C), so the model is byte-identical afterwards; the parameters keep
+their storage (a swap of ``param.data`` would be cheaper - 1.16x instead of 1.33x of a
+hand-written loop on GPT-2 small - but would leave views, cuDNN's flattened RNN weights and
+captured CUDA graphs pointing at the old memory).
 
 .. warning::
    ``nn.Embedding(padding_idx=p)``: torch zeroes row ``p`` after drawing
@@ -54,30 +55,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from typing import Any
 
+from ... import writer
 from ...errors import ErrorDetail, SpecError
 from ...layout import compute_fans
-checkpoint = None  # TODO(restructure)
-from ...params import Block, ParamInfo, normalize_path
+from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
+from ...sampling import dtype_name
 from ...spec import Axes
-from .._common import dtype_name, require
+from .._common import require
+from .random import _check, sample_
 
-__all__ = ["plan_walk", "plan_write"]
+__all__ = ["walk", "write"]
 
 #: Gate order of torch's fused recurrent tensors (torch/nn/modules/rnn.py docstrings:
 #: W_ii|W_if|W_ig|W_io for LSTM, W_ir|W_iz|W_in for GRU).
 _LSTM_GATES, _GRU_GATES = "ifgo", "rzn"
 
-#: Roles of leaf names in layers the walker does not know (as the NumPy walker reads them).
-_ROLE_BY_LEAF = {"weight": "weight", "kernel": "weight", "w": "weight", "bias": "bias", "b": "bias",
-                 "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
-                 "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
-
 _WEIGHTED = ("dense", "conv", "conv_transpose", "depthwise_conv")
-#: (in, out) read as a dense weight applied to one-hot rows; ConvTranspose's input channels.
-_IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))
 #: Bilinear (out, in1, in2): the layer sums in1*in2 products; torch bounds by 1/sqrt(in1) only.
 _BILINEAR_REAL = Axes(in_axes=(1, 2), out_axes=(0,))
 _BILINEAR_NATIVE = Axes(in_axes=(1,), out_axes=(0,), batch_axes=(2,))
@@ -128,15 +123,15 @@ def _role(kind: str, name: str) -> str:
         if name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
             return "weight"
         return "bias" if name == "in_proj_bias" else "other"  # bias_k, bias_v: learned key/value tokens
-    return _ROLE_BY_LEAF.get(name, "other")
+    return ROLE_BY_LEAF.get(name, "other")
 
 
 def _layouts(module: Any, kind: str, role: str, nn: Any) -> tuple[Any, Any]:
     """(real layout, native layout) of one parameter (see the module docstring's table)."""
     if kind == "conv_transpose" and role == "weight":
-        return _IN0_OUT1, "torch"
+        return IN0_OUT1, "torch"
     if kind == "embedding" and role == "embedding":
-        return _IN0_OUT1, "torch"
+        return IN0_OUT1, "torch"
     if isinstance(module, nn.Bilinear) and role == "weight":
         # torch's Bilinear.reset_parameters bounds by 1/sqrt(weight.size(1)): in2 is a batch axis
         return _BILINEAR_REAL, _BILINEAR_NATIVE
@@ -172,8 +167,8 @@ def _fans(shape: tuple[int, ...], layout: Any) -> Any:
     return compute_fans(shape, layout)
 
 
-def plan_walk(model: Any) -> list[ParamInfo]:
-    """Every parameter of ``model`` (an ``nn.Module``) as :class:`~initspec.plans.ParamInfo`,
+def walk(model: Any) -> list[ParamInfo]:
+    """Every parameter of ``model`` (an ``nn.Module``) as :class:`~initspec.params.ParamInfo`,
     in ``named_parameters`` order, tied parameters once.  Buffers (BatchNorm's running
     statistics) are not parameters and are not reported."""
     torch = require("torch")
@@ -236,85 +231,81 @@ def _view(row: Any) -> Any:
     return t.narrow(row.block.axis, row.block.start, row.block.stop - row.block.start)
 
 
-def _validate(rows: list[Any]) -> list[tuple[Any, Any]]:
-    """(row, view) for every row, after checking them all; raises before anything is drawn."""
-    adapter = importlib.import_module(__package__)
-    jobs, errors, meta = [], [], []
-    for row in rows:
+def _meta_error(paths: list[str]) -> ErrorDetail:
+    """One error for every parameter on the meta device (a whole model there is common)."""
+    n = len(paths)
+    names = ", ".join(dict.fromkeys(paths[:5])) + (f" and {n - 5} more" if n > 5 else "")
+    return ErrorDetail(
+        "meta_tensor", f"{n} parameter{'s are' if n > 1 else ' is'} on the meta device and "
+        f"{'have' if n > 1 else 'has'} no storage ({names}): materialise the model first with "
+        "model.to_empty(device=...), then apply the plan (initspec.plan works on meta models)",
+        loc=(paths[0],), value="meta")
+
+
+class _Target:
+    """The writer's view of an ``nn.Module``: rows are drawn in place into (views of) the
+    parameters, each with a ``torch.Generator`` on the parameter's device seeded from the
+    row's seed; an embedding's ``padding_idx`` row is zeroed after drawing."""
+
+    in_place = True
+
+    def __init__(self, model: Any, rows: list[Any]):
+        self.model = model
+        self.torch = require("torch")
+        meta = [row for row in rows if isinstance(row.param.handle, _Handle) and row.param.handle.tensor.is_meta]
+        self._first_meta = meta[0] if meta else None
+        self._meta = _meta_error([row.param.native_path for row in meta]) if meta else None
+
+    def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
         if not isinstance(handle, _Handle):
             raise SpecError.single("wrong_backend", "these plan rows were not made by the torch walker",
                                    loc=(row.path,), value=type(handle).__name__)
-        if handle.tensor.is_meta:
-            meta.append(row.param.native_path)
-            continue
-        view = _view(row)
+        if handle.tensor.is_meta:  # reported once, at the first meta row
+            return [self._meta] if row is self._first_meta else []
         try:
-            adapter._check(view, row.distribution, None)
+            _check(_view(row), row.distribution, None)
         except SpecError as exc:
-            errors += [ErrorDetail(e.code, f"{row.path}: {e.message}", loc=(row.path,), value=e.value)
-                       for e in exc.errors]
-        jobs.append((row, view))
-    if meta:
-        names = ", ".join(dict.fromkeys(meta[:5])) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
-        errors.insert(0, ErrorDetail(
-            "meta_tensor", f"{len(meta)} parameter{'s are' if len(meta) > 1 else ' is'} on the meta device and "
-            f"{'have' if len(meta) > 1 else 'has'} no storage ({names}): materialise the model first with "
-            "model.to_empty(device=...), then apply the plan (initspec.plan works on meta models)",
-            loc=(meta[0],), value="meta"))
-    if errors:
-        raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} writing the plan "
-                                      "into the model (nothing was changed)")
-    return jobs
+            return writer.row_errors(row, exc)
+        return []
+
+    def storage(self, row: Any) -> Any:
+        return row.param.handle.tensor
+
+    def draw(self, row: Any) -> None:
+        view = _view(row)
+        generator = self.torch.Generator(device=view.device)
+        generator.manual_seed(row.seed)
+        sample_(view, row.distribution, generator)
+        padding = row.param.handle.padding_idx
+        if padding is not None:
+            view[padding].zero_()
+
+    def backup(self, t: Any) -> Any:
+        """A copy of ``t``'s values.  On CPU the buffer comes from NumPy, whose allocator asks
+        the kernel for huge pages on large arrays (``madvise(MADV_HUGEPAGE)``): backing up
+        GPT-2 small takes ~0.12 s instead of ~0.24 s with ``clone`` (benchmarks/bench_plans.py)."""
+        if t.device.type != "cpu":
+            return t.detach().clone()
+        import numpy as np
+
+        raw = self.torch.from_numpy(np.empty(t.numel() * t.element_size(), dtype=np.uint8))
+        return raw.view(t.dtype).view(t.shape).copy_(t.detach())
+
+    def restore(self, t: Any, old: Any) -> None:
+        t.copy_(old)
+
+    def result(self) -> Any:
+        return self.model
 
 
-def _draw(adapter: Any, torch: Any, row: Any, view: Any) -> None:
-    generator = torch.Generator(device=view.device)
-    generator.manual_seed(row.seed)
-    adapter.sample_(view, row.distribution, generator)  # the module global: tests patch it
-    padding = row.param.handle.padding_idx
-    if padding is not None:
-        view[padding].zero_()
-
-
-def _backup(torch: Any, t: Any) -> Any:
-    """A copy of ``t``'s values.  On CPU the buffer comes from NumPy, whose allocator asks
-    the kernel for huge pages on large arrays (``madvise(MADV_HUGEPAGE)``): backing up
-    GPT-2 small takes ~0.12 s instead of ~0.24 s with ``clone`` (benchmarks/bench_plans.py)."""
-    if t.device.type != "cpu":
-        return t.detach().clone()
-    import numpy as np
-
-    raw = torch.from_numpy(np.empty(t.numel() * t.element_size(), dtype=np.uint8))
-    return raw.view(t.dtype).view(t.shape).copy_(t.detach())
-
-
-def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
-    """Draw every plan row into ``model`` in place and return it.
-
-    Default: validate everything, then draw row by row (a failure while drawing leaves the
-    rows drawn so far changed).  ``transactional=True``: copy every touched parameter aside
-    first (one extra copy of them in memory) and copy the copies back if anything raises,
-    including KeyboardInterrupt.
-    """
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None) -> Any:
+    """Draw every plan row into ``model`` in place (under ``torch.no_grad()``) and return it,
+    through the one plan writer (:func:`initspec.writer.write`): every row is checked first;
+    ``transactional=True`` copies every touched parameter aside and copies it back if
+    anything raises, including KeyboardInterrupt; ``checkpoint("draw", path)`` is called
+    before each draw."""
     torch = require("torch")
-    adapter = importlib.import_module(__package__)
-    jobs = _validate(list(rows))
+    rows = list(rows)
     with torch.no_grad():
-        backups: list[tuple[Any, Any]] = []
-        if transactional:
-            seen: set[int] = set()
-            for row, _ in jobs:
-                t = row.param.handle.tensor
-                if id(t) not in seen:
-                    seen.add(id(t))
-                    backups.append((t, _backup(torch, t)))
-        try:
-            for row, view in jobs:
-                checkpoint("draw", row.path)
-                _draw(adapter, torch, row, view)
-        except BaseException:
-            for t, old in backups:
-                t.copy_(old)
-            raise
-    return model
+        return writer.write(_Target(model, rows), rows, transactional=transactional, checkpoint=checkpoint)

@@ -1,0 +1,349 @@
+"""How the PyTorch backend draws each resolved law, in place, on the tensor's own device.
+
+``DRAW`` maps every :class:`~initspec.distributions.Distribution` type to a function
+``fn(dist, out, rng, haar) -> out`` (the same names and signature in every backend's
+``random.py``): ``out`` is the tensor to fill in place (contiguous for the random laws),
+``rng`` a ``torch.Generator`` on its device or ``None`` for torch's default generator, and
+``haar`` keeps the Haar sign correction of orthogonal draws.  The truncated normal's
+method and every parameter of it, the bounds rounded to a dtype, the dtype rules and the
+Haar correction come from :mod:`initspec.sampling`; this module only calls torch.
+
+:func:`sample_` is the entry point: it checks the tensor, the law and the generator, and
+runs the draw under ``torch.no_grad()`` when the tensor requires grad.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+from ... import distributions as D
+from ... import sampling
+from ...errors import ShapeError, SpecError
+from .._common import require
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DRAW", "sample_", "truncated_normal_"]
+
+_SQRT2 = math.sqrt(2.0)
+
+
+@functools.cache
+def _torch() -> Any:
+    """The torch module, imported on first use (importing this module imports no framework)."""
+    return require("torch")
+
+
+@functools.cache
+def _float_dtypes() -> frozenset[Any]:
+    torch = _torch()
+    return frozenset(getattr(torch, name) for name in sampling.FLOAT_DTYPES)
+
+
+def _work_dtype(dtype: Any) -> Any:
+    """float64 tensors are drawn in float64, everything else in float32 (then rounded)."""
+    torch = _torch()
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# ----------------------------------------------------------------------------- the laws
+
+
+def constant(dist: D.Constant, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    return out.fill_(dist.value)
+
+
+def uniform(dist: D.Uniform, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    torch = _torch()
+    if out.dtype in (torch.float16, torch.bfloat16):
+        # torch's half-precision uniform_ moves the values that round up to `high` onto
+        # `low` (a mean bias of -ulp(high)/2; the conformance suite's bound-mass test fails
+        # it): draw in float32 and round to nearest, as the other backends do.
+        return out.copy_(torch.empty(out.shape, dtype=torch.float32, device=out.device).uniform_(
+            dist.low, dist.high, generator=rng))
+    return out.uniform_(dist.low, dist.high, generator=rng)
+
+
+def normal(dist: D.Normal, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    return out.normal_(dist.loc, dist.scale, generator=rng)
+
+
+@functools.lru_cache(maxsize=1024)
+def _truncation(dist: D.TruncatedNormal, work: str, n: int) -> sampling.Truncation:
+    """:func:`initspec.sampling.truncation`, once per law, work dtype and size (plans and
+    ``module.apply`` draw the same few laws many times)."""
+    return sampling.truncation(dist, work, n)
+
+
+@functools.lru_cache(maxsize=1024)
+def _half_bounds(dist: D.TruncatedNormal, dtype: str, lo: float, hi: float) -> tuple[float, float]:
+    """The float32 clamp bounds of a half-precision draw: inside the strict float32 bounds
+    ``lo``/``hi`` *and* the bounds rounded inward to ``dtype``, so that rounding to it
+    (monotone) never carries a value past a bound.  Values that round *onto* a bound
+    representable in ``dtype`` stay there: that is the mass of the open interval's reals
+    that round to it (the conformance suite's bound-mass test counts it)."""
+    lo_h, hi_h = sampling.inward(dist.low, dtype, +1), sampling.inward(dist.high, dtype, -1)
+    if lo_h > hi_h:  # no number of the dtype inside: round to nearest, as a cast would
+        return lo, hi
+    return max(lo, lo_h), min(hi, hi_h)
+
+
+def _accepted(plan: sampling.Truncation, dist: D.TruncatedNormal, m: int, like: Any, rng: Any) -> Any:
+    """The values among ``m`` candidates that the rejection method ``plan.method`` accepts,
+    in the order drawn (an i.i.d. sample of the truncated law, of random length)."""
+    torch = _torch()
+    z = torch.empty(m, dtype=like.dtype, device=like.device)
+    if plan.method == "normal":
+        x = z.normal_(dist.loc, dist.scale, generator=rng)
+        keep = x >= plan.lo
+    else:
+        if plan.method == "uniform":
+            z.uniform_(plan.a, plan.b, generator=rng)
+            logp = (plan.nearest * plan.nearest - z * z) / 2.0  # log exp(-(z² - nearest²)/2) <= 0
+        elif plan.method == "exponential":  # Robert's (1995) translated exponential
+            z.exponential_(plan.lam, generator=rng).add_(plan.a)
+            logp = -((z - plan.lam) ** 2) / 2.0
+            logp.masked_fill_(z > plan.b, -math.inf)
+        else:  # pragma: no cover - truncation(rejection=True) picks no other rejection method
+            raise ValueError(f"not a rejection method: {plan.method}")
+        u = torch.empty_like(z).uniform_(0.0, 1.0, generator=rng)
+        keep = u.neg_().log1p_() <= logp  # log(1 - U) for U in [0, 1): finite, so -inf rejects
+        x = z.mul_(plan.sign * dist.scale).add_(dist.loc)
+        keep &= x >= plan.lo
+    keep &= x <= plan.hi  # plan.lo/hi are strictly inside the bounds: the support is open
+    return x[keep]
+
+
+def _fill_accepted(flat: Any, positions: Any, plan: sampling.Truncation, dist: D.TruncatedNormal, rng: Any) -> None:
+    """Fill ``flat`` at ``positions`` (an index tensor; ``None``: all of it, in order) with
+    accepted candidates, ``sampling.candidates`` of them per round, until none is left."""
+    total = flat.numel() if positions is None else positions.numel()
+    done = 0
+    while done < total:
+        need = total - done
+        keep = _accepted(plan, dist, sampling.candidates(need, plan.rate), flat, rng)[:need]
+        k = keep.numel()
+        if positions is None:
+            flat[done:done + k] = keep
+        else:
+            flat[positions[done:done + k]] = keep
+        done += k
+
+
+def _outside(flat: Any, plan: sampling.Truncation) -> Any:
+    """The positions of ``flat`` outside [plan.lo, plan.hi] (``None`` when there are none
+    and one min/max pass proved it: ``plan.check_once``, where fewer than one is expected)."""
+    torch = _torch()
+    if plan.check_once:  # e.g. torch's trunc_normal_(std=0.02) at ±2, i.e. ±100σ
+        low, high = torch.aminmax(flat)
+        if bool((low >= plan.lo) & (high <= plan.hi)):
+            return None
+    bad = flat < plan.lo
+    bad |= flat > plan.hi
+    return bad.nonzero().view(-1)
+
+
+def truncated_normal(dist: D.TruncatedNormal, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    """The method :func:`initspec.sampling.truncation` picks for ``out``'s work dtype:
+
+    * ``inverse_cdf`` (the bounds within reach of erfinv, e.g. ±2σ): ``uniform_(v_lo, v_hi)``
+      → ``erfinv_`` → ``mul_(√2·scale)`` (→ ``add_(loc)``) → ``clamp_(lo, hi)``, four passes
+      over the tensor and no temporary; the clamp only catches the last-ulp rounding of
+      erfinv and the scaling at the ends (``lo``/``hi`` are the bounds rounded strictly
+      inward, so nothing lands on or past a bound);
+    * ``normal`` (the bounds almost never cut, or far out where erfinv loses precision):
+      ``normal_``, then - after one min/max pass when fewer than one value is expected
+      outside - a redraw of only the positions that fell outside, each keeping its first
+      accepted draw;
+    * ``uniform`` / ``exponential`` (a small mass): accepted proposals, filled in order.
+
+    Half-precision tensors are drawn in float32, clamped so that rounding (monotone)
+    cannot carry a value past a bound, and rounded.
+    """
+    torch = _torch()
+    work = _work_dtype(out.dtype)
+    plan = _truncation(dist, "float64" if work == torch.float64 else "float32", out.numel())
+    lo, hi = plan.lo, plan.hi
+    buf = out if out.dtype == work else torch.empty(out.shape, dtype=work, device=out.device)
+    if buf is not out:
+        lo, hi = _half_bounds(dist, sampling.dtype_name(out.dtype), lo, hi)
+    flat = buf.view(-1)
+    if plan.method == "inverse_cdf":
+        flat.uniform_(plan.v_lo, plan.v_hi, generator=rng)
+        flat.erfinv_()
+        flat.mul_(_SQRT2 * dist.scale)
+        if dist.loc != 0.0:
+            flat.add_(dist.loc)
+        flat.clamp_(lo, hi)
+    elif plan.method == "normal":
+        flat.normal_(dist.loc, dist.scale, generator=rng)
+        outside = _outside(flat, plan)
+        if outside is not None:
+            _fill_accepted(flat, outside, plan, dist, rng)
+    else:
+        _fill_accepted(flat, None, plan, dist, rng)
+    if buf is not out:
+        if plan.method != "inverse_cdf":  # (the inverse CDF above clamped already)
+            flat.clamp_(lo, hi)
+        out.copy_(buf)
+    return out
+
+
+def truncated_normal_(x: torch.Tensor, dist: D.TruncatedNormal, generator: Any = None) -> torch.Tensor:
+    """Fill the contiguous floating tensor ``x`` with the truncated normal ``dist``, exactly,
+    in place, and return it (see :func:`truncated_normal` for the methods).  Every value
+    lies strictly inside ``(dist.low, dist.high)`` in float32/float64; raises
+    ``interval_too_narrow`` when no number of the work dtype does."""
+    return truncated_normal(dist, x, generator, True)
+
+
+def _signs(r: Any) -> Any:
+    """sign(diag R) as ±1 with sign(0) := +1, without a host sync."""
+    return 1.0 - 2.0 * (_torch().diagonal(r) < 0).to(r.dtype)
+
+
+def _haar(rows: int, cols: int, out: Any, rng: Any, haar: bool) -> Any:
+    """A Haar-random (rows, cols) matrix in ``out``'s work dtype, on its device."""
+    torch = _torch()
+    z = torch.empty((max(rows, cols), min(rows, cols)), dtype=_work_dtype(out.dtype), device=out.device)
+    z.normal_(0.0, 1.0, generator=rng)
+    return sampling.haar(z, rows, cols, qr=torch.linalg.qr, signs=_signs, transpose=lambda q: q.T, correct=haar)
+
+
+def orthogonal(dist: D.Orthogonal, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    q = _haar(dist.rows, dist.cols, out, rng, haar)
+    if dist.gain != 1.0:
+        q = q * dist.gain
+    return out.copy_(q.reshape(dist.matrix_dims).permute(dist.inverse_perm))
+
+
+def identity(dist: D.Identity, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    out.zero_()
+    out.diagonal().fill_(dist.gain)
+    return out
+
+
+def dirac(dist: D.Dirac, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    out.zero_()
+    positions = dist.one_positions()
+    if positions:
+        idx = _torch().tensor(positions, dtype=_torch().long, device=out.device).T  # a few index rows, not data
+        out[tuple(idx)] = 1
+    return out
+
+
+def delta_orthogonal(dist: D.DeltaOrthogonal, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    out.zero_()
+    block = dist.block
+    m = _haar(block.rows, block.cols, out, rng, haar)
+    if dist.gain != 1.0:
+        m = m * dist.gain
+    index: list[Any] = [slice(None)] * out.dim()
+    for axis, c in zip(dist.spatial_axes, dist.centre):
+        index[axis] = c
+    out[tuple(index)] = m if dist.in_axis < dist.out_axis else m.T
+    return out
+
+
+def sparse(dist: D.Sparse, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    torch = _torch()
+    out.normal_(0.0, dist.scale, generator=rng)
+    z = dist.zeros_per_column
+    if z:
+        n_out, n_in = out.shape[dist.out_axis], out.shape[dist.in_axis]
+        # z distinct rows per column, uniformly: the z largest of iid uniforms (float64: ties ~never)
+        keys = torch.rand((n_in, n_out), dtype=torch.float64, device=out.device, generator=rng)
+        rows = keys.topk(z, dim=1, sorted=False).indices
+        out.permute(dist.in_axis, dist.out_axis).scatter_(1, rows, 0.0)
+    return out
+
+
+#: How each law is drawn (tests check that every Distribution type has a row).
+DRAW = {
+    D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
+    D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
+    D.Sparse: sparse,
+}
+
+
+# ----------------------------------------------------------------------------- checks and the entry point
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_dtype(dist: D.Distribution, dtype: Any) -> None:
+    """:func:`initspec.sampling.check_dtype`, once per law and dtype (it raises, and an
+    exception is never cached): the per-tensor cost of ``init_`` stays a dict lookup."""
+    sampling.check_dtype(dist, dtype)
+
+
+def _check(tensor: Any, dist: D.Distribution, generator: Any) -> None:
+    """Raise before anything is drawn: not a tensor, a meta tensor, a dtype the law cannot
+    fill (:func:`initspec.sampling.check_dtype`), a structured law resolved for another
+    shape, a generator that is not one or sits on another device."""
+    torch = _torch()
+    if not isinstance(tensor, torch.Tensor):
+        raise SpecError.single("wrong_type", "expected a torch.Tensor (or nn.Parameter) to fill in place",
+                               loc=("tensor",), value=type(tensor).__name__)
+    if tensor.is_meta:
+        raise SpecError.single(
+            "meta_tensor",
+            "a meta tensor has no storage to fill: materialise the module first (module.to_empty(device=...)) "
+            "and then initialize it", loc=("tensor",), value=f"meta tensor of shape {tuple(tensor.shape)}")
+    dtype = tensor.dtype
+    if dtype in _float_dtypes() or dist.random or not (dtype.is_floating_point or dtype.is_complex):
+        _check_dtype(dist, dtype)  # (the fixed laws also fill float8 and complex tensors, as fill_ does)
+    shape = getattr(dist, "shape", None)
+    if shape is None and dist.derivation is not None:
+        shape = dist.derivation.shape
+    if shape is not None and tuple(shape) != tuple(tensor.shape):
+        raise ShapeError.single("shape_mismatch",
+                                f"the distribution was resolved for shape {tuple(shape)}; resolve it for the tensor's "
+                                "shape", loc=("shape",), value=tuple(tensor.shape))
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise SpecError.single("bad_generator", "generator must be a torch.Generator (or None for torch's "
+                                   "default generator)", loc=("generator",), value=type(generator).__name__)
+        if generator.device.type != tensor.device.type:
+            raise SpecError.single(
+                "generator_device",
+                f"the generator is on {generator.device.type} but the tensor on {tensor.device.type}: create it "
+                f"with torch.Generator(device={str(tensor.device)!r})", loc=("generator",), value=str(generator.device))
+
+
+def sample_(tensor: torch.Tensor, dist: D.Distribution, generator: torch.Generator | None = None, *,
+            haar: bool = True) -> torch.Tensor:
+    """Fill ``tensor`` in place from an already resolved distribution and return it.
+
+    Runs under ``torch.no_grad()``, keeps the tensor's dtype, device and ``requires_grad``;
+    zero-element tensors are left as they are.  ``generator=None`` uses torch's default
+    generator of the tensor's device (``torch.manual_seed`` governs it).  ``haar=False``
+    drops the Haar sign correction of orthogonal draws (the conformance suite's power gate
+    uses it to prove it notices).  Raises :class:`~initspec.SpecError` for meta tensors,
+    for integer/complex/bool dtypes with a random law, and for a generator on another
+    device; :class:`~initspec.ShapeError` when a structured law was resolved for another
+    shape.
+    """
+    _check(tensor, dist, generator)
+    if tensor.numel() == 0:
+        return tensor
+    draw = DRAW.get(type(dist))
+    if draw is None:
+        raise TypeError(f"the PyTorch backend cannot draw {type(dist).__name__}")
+    if tensor.requires_grad:  # a Parameter: fill it outside autograd, as torch.nn.init does
+        with _torch().no_grad():
+            _fill(draw, tensor, dist, generator, haar)
+    else:
+        _fill(draw, tensor, dist, generator, haar)
+    return tensor
+
+
+def _fill(draw: Any, tensor: Any, dist: D.Distribution, generator: Any, haar: bool) -> None:
+    if tensor.is_contiguous() or not dist.random:
+        draw(dist, tensor, generator, haar)
+    else:  # same values as for a contiguous tensor, whatever the memory format
+        buf = _torch().empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
+        draw(dist, buf, generator, haar)
+        tensor.copy_(buf)
