@@ -99,7 +99,7 @@ def native_call(c: Ctx) -> NativeCall:
         else:
             exact_tn = True
         if d.loc == 0.0:
-            bounds = "" if (a, b) == (-2.0, 2.0) else f", low={num(a)}, high={num(b)}"
+            bounds = "" if (a, b) == (-2.0, 2.0) else f", lower={num(a)}, upper={num(b)}"
             return out(f"truncated_normal({num(d.scale)}{bounds})", exact_tn)
         return composed(f"{num(d.loc)} + {num(d.scale)} * jax.random.truncated_normal(key, {num(a)}, {num(b)}, "
                         "shape, dtype)", exact_tn)
