@@ -29,6 +29,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -106,7 +107,7 @@ class PlanRow:
     distribution: D.Distribution
     seed: int
     fans_from: str
-    captures: Mapping[str, int] = field(default_factory=dict)
+    captures: Mapping[str, int] = field(default_factory=lambda: _NO_CAPTURES)
     """The values the rule's path captures bound for this parameter (``{i}`` -> 3)."""
     formulas: tuple[FormulaValue, ...] = ()
     """The spec's formulas and their values here (empty when the spec has none)."""
@@ -272,10 +273,11 @@ class Inspection:
                   layout_text(p.layout), "-" if p.native_path == p.path else p.native_path) for p in self.params]
         out = _columns(head, lines)
         out.append(f"{len(self.params)} parameters ({self.backend})")
+        ranks = {p.type: len(p.shape) for p in reversed(self.params)}
         for t, n in self.unrecognised().items():
             out.append(f"note: type {t} ({n} parameter{'s' if n != 1 else ''}) was not recognised as a layer (kind "
-                       f"other); if it is one, declare it in the plan: types: {{{t}: {{kind: dense, layout: torch}}}} "
-                       "(kind and layout as it is)")
+                       f"other); if it is one, declare it in the plan with its kind and layout: "
+                       f"{declaration(t, rank=ranks.get(t))}")
         return "\n".join(s.rstrip() for s in out)
 
     __str__ = to_text
@@ -365,9 +367,12 @@ class _Matcher:
                 [i for i in pre if self.tests[i] is not None and self.tests[i].patterns],  # type: ignore[union-attr]
                 frozenset(i for i in pre if self.tests[i] is not None))
         always, patterned, with_path = group
+        literal = self.by_literal.get(p.path)
+        if not patterned and not literal:
+            return always  # the common case: no path criterion in play (callers only read it)
         found = set(always)
         found.update(i for i in patterned if any(r.fullmatch(p.path) for r in self.tests[i].patterns))  # type: ignore
-        found.update(i for i in self.by_literal.get(p.path, ()) if i in with_path)
+        found.update(i for i in literal or () if i in with_path)
         return sorted(found)
 
 
@@ -405,16 +410,26 @@ class _PathIndex:
     Paths are grouped by their shape with digit runs masked (``h.#.attn.c_proj.weight``): a
     4,000-tensor transformer has a few dozen shapes.  A query is compared with the shapes
     (at most :attr:`LIMIT` of them, those sharing its first component first), and each hit is
-    shown as the real path with the query's own numbers when the model has it."""
+    shown as the real path of that shape whose numbers are nearest the query's (its own
+    numbers when the model has them)."""
 
     LIMIT = 400
 
     def __init__(self, paths: list[str]):
-        self.paths = set(paths)
-        self.shapes: dict[str, str] = {}
-        for p in paths:
-            self.shapes.setdefault(re.sub(r"\d+", "#", p), p)
+        self._all = paths
+        self._shapes: dict[str, list[tuple[str, tuple[int, ...]]]] | None = None
         self._cache: dict[str, list[str]] = {}
+        self._exact: dict[str, dict[tuple[int, ...], str]] = {}
+
+    @property
+    def shapes(self) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
+        """Shape -> its paths and their numbers (built on the first question: most tables never ask one)."""
+        if self._shapes is None:
+            self._shapes = {}
+            for p in self._all:
+                numbers = tuple(int(n) for n in re.findall(r"\d+", p))
+                self._shapes.setdefault(re.sub(r"\d+", "#", p), []).append((p, numbers))
+        return self._shapes  # type: ignore[return-value]
 
     def _close(self, shape: str) -> list[str]:
         hit = self._cache.get(shape)
@@ -427,13 +442,14 @@ class _PathIndex:
         return hit
 
     def close(self, text: str) -> list[str]:
-        numbers = re.findall(r"\d+", text)
+        numbers = [int(n) for n in re.findall(r"\d+", text)]
         out = []
+        shapes = self.shapes
         for shape in self._close(re.sub(r"\d+", "#", text)):
-            filled = shape
-            for n in numbers[:shape.count("#")]:
-                filled = filled.replace("#", n, 1)
-            out.append(filled if filled in self.paths else self.shapes[shape])
+            members = shapes[shape]
+            want = tuple(numbers[:shape.count("#")])
+            exact = self._exact.setdefault(shape, {m[1]: m[0] for m in members}).get(want)
+            out.append(exact or min(members, key=lambda m: sum(abs(a - b) for a, b in zip(m[1], want)))[0])
         return out
 
     def suggest(self, globs: list[str]) -> str:
@@ -631,6 +647,9 @@ class _State:
     resolved: dict[Any, tuple[BaseSpec, D.Distribution]] = field(default_factory=dict)
 
 
+_NO_CAPTURES: Mapping[str, int] = MappingProxyType({})
+
+
 def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: tuple[str, ...],
                  st: _State) -> PlanRow | None:
     rule = cand.rule
@@ -640,7 +659,7 @@ def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: 
     layout = p.native_layout if native else p.layout
     shape = block.shape_in(p.shape) if block else p.shape
     what = f"{p.path}{f'[{block.name}]' if block else ''}"
-    captures: dict[str, int] = {}
+    captures: Mapping[str, int] = _NO_CAPTURES
     shown: tuple[FormulaValue, ...] = ()
     base: Any = rule.init
     if isinstance(base, SpecTemplate):
