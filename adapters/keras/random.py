@@ -193,10 +193,7 @@ def truncated_normal(dist: D.TruncatedNormal, out: _Out, rng: _Stream, haar: boo
     if t.method == "inverse_cdf":
         # x = loc + scale·√2·erfinv(v), v ~ U[v_lo, v_hi): one pass, no data-dependent shapes
         v = _uniform(keras, out.shape, t.v_lo, t.v_hi, out.dtype, rng.next())
-        x = ops.erfinv(v) * (_SQRT2 * dist.scale)
-        if dist.loc != 0.0:
-            x = x + dist.loc
-        x = ops.clip(x, t.lo, t.hi)  # erfinv and the scaling can round one ulp past a bound
+        x = _inverse_cdf(keras, v, _SQRT2 * dist.scale, dist.loc, t.lo, t.hi)
     elif t.check_once:
         x = _normal_checked(keras, dist, t, out, rng)
     else:
@@ -205,6 +202,32 @@ def truncated_normal(dist: D.TruncatedNormal, out: _Out, rng: _Stream, haar: boo
         lo, hi = sampling.inward(dist.low, out.target, +1), sampling.inward(dist.high, out.target, -1)
         x = ops.clip(ops.cast(x, out.target), lo, hi)
     return x
+
+
+def _inverse_cdf(keras: Any, v: Any, scale: float, loc: float, lo: float, hi: float) -> Any:
+    """loc + scale·erfinv(v), clipped to [lo, hi] (erfinv and the scaling can round one ulp
+    past a bound).  On the JAX backend one compiled pass: eager JAX runs each op as its own
+    pass over the tensor, which made this 1.1x the native ±2σ sampler."""
+    if keras.backend.backend() == "jax":
+        return _jax_inverse_cdf()(v, scale, loc, lo, hi)
+    ops = keras.ops
+    x = ops.erfinv(v) * scale
+    if loc != 0.0:
+        x = x + loc
+    return ops.clip(x, lo, hi)
+
+
+@functools.cache
+def _jax_inverse_cdf() -> Any:
+    import jax  # noqa: PLC0415 - the backend Keras runs on
+    from jax.scipy.special import erfinv  # noqa: PLC0415
+
+    @jax.jit
+    def inverse_cdf(v: Any, scale: Any, loc: Any, lo: Any, hi: Any) -> Any:
+        # Python floats enter as weakly typed scalars: the result keeps v's dtype
+        return jax.numpy.clip(erfinv(v) * scale + loc, lo, hi)
+
+    return inverse_cdf
 
 
 def _normal_checked(keras: Any, dist: D.TruncatedNormal, t: sampling.Truncation, out: _Out, rng: _Stream) -> Any:
