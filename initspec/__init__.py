@@ -17,7 +17,8 @@ from .distributions import Derivation, Distribution
 from .errors import ErrorDetail, ShapeError, SpecError
 from .files import FORMAT_VERSION, apply, dump, dumps, load, loads, plan
 from .layout import Fans, compute_fans
-from .parsing import Spec, parse
+from ._embed import Spec
+from .parsing import parse
 from .plans import Manifest, Plan, PlanTable, parse_plan
 from .resolution import expand, resolve
 from .spec import Axes, BaseSpec

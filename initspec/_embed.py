@@ -19,22 +19,20 @@ module is only what runs without it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
+from . import schemes
+from ._plain import INTERNAL, is_internal, plain_data
 from .errors import ErrorDetail, SpecError
+from .expressions import ExpressionErrorDetail
+from .formats import migrate
+from .parsing import _data_path, validation_errors
+from .spec import BaseSpec
 
-__all__ = ["INTERNAL", "is_internal", "converted_errors", "validate_outside"]
-
-#: The validation context of initspec's own parsers.
-INTERNAL = {"initspec": "internal"}
-
-
-def is_internal(info: Any) -> bool:
-    context = getattr(info, "context", None)
-    return isinstance(context, dict) and context.get("initspec") == "internal"
+__all__ = ["INTERNAL", "is_internal", "converted_errors", "validate_outside", "Spec"]
 
 
 def _as_pydantic(details: list[ErrorDetail], title: str) -> ValidationError:
@@ -49,9 +47,6 @@ def _as_pydantic(details: list[ErrorDetail], title: str) -> ValidationError:
 def converted_errors(exc: ValidationError, data: Any, root: Any, *, document: Any = None) -> list[ErrorDetail]:
     """:func:`initspec.parsing.validation_errors`, keeping the ``offset`` that expression errors
     carry in their context (as :class:`~initspec.expressions.ExpressionErrorDetail`)."""
-    from .expressions import ExpressionErrorDetail
-    from .parsing import _data_path, validation_errors
-
     offsets = {(_data_path(data, e["loc"]), e["type"]): e["ctx"]["offset"] for e in exc.errors(include_url=False)
                if isinstance(e.get("ctx"), dict) and isinstance(e["ctx"].get("offset"), int)}
     out: list[ErrorDetail] = []
@@ -67,9 +62,6 @@ def converted_errors(exc: ValidationError, data: Any, root: Any, *, document: An
 def validate_outside(kind: str, root: Any, data: Any, handler: Any) -> Any:
     """Validate ``data`` (a spec or plan as a file holds it) with pydantic's ``handler``,
     re-raising any problem with initspec's codes and messages."""
-    from ._plain import plain_data
-    from .formats import migrate
-
     data = plain_data(data)
     title = "Plan" if kind == "plan" else "Spec"
     try:
@@ -80,3 +72,16 @@ def validate_outside(kind: str, root: Any, data: Any, handler: Any) -> Any:
         raise _as_pydantic(exc.errors, title) from None
     except ValidationError as exc:
         raise _as_pydantic(converted_errors(exc, data, root), title) from None
+
+
+def _outside(value: Any, handler: Any, info: Any) -> Any:
+    """As a field of a user's pydantic model: a spec file's content (``format_version`` too,
+    any mapping) and initspec's error codes and messages."""
+    if isinstance(value, BaseSpec) or is_internal(info):
+        return handler(value)
+    return validate_outside("spec", schemes.Spec, value, handler)
+
+
+#: ``initspec.Spec``: the union of every scheme (:data:`initspec.schemes.Spec`) as a field
+#: type for a user's pydantic model, with initspec's error codes and messages.
+Spec = Annotated[schemes.Spec, WrapValidator(_outside)]

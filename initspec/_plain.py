@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["plain_data", "is_mapping"]
+__all__ = ["plain_data", "is_mapping", "INTERNAL", "is_internal"]
+
+#: The validation context of initspec's own parsers: they convert pydantic's errors
+#: themselves, with file positions (a model used as a field of a user's pydantic model is
+#: validated without it, see :mod:`initspec._embed`).
+INTERNAL = {"initspec": "internal"}
+
+
+def is_internal(info: Any) -> bool:
+    """Whether a validator runs inside one of initspec's own parsers."""
+    context = getattr(info, "context", None)
+    return isinstance(context, dict) and context.get("initspec") == "internal"
 
 
 def _omegaconf(obj: Any) -> Any:

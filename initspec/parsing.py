@@ -18,8 +18,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ._embed import INTERNAL
-from ._plain import plain_data
+from ._plain import INTERNAL, plain_data
 from .errors import NO_VALUE, ErrorDetail, SpecError, did_you_mean
 from .formats import migrate
 from .schemes import SCHEMES, Spec, model_of, scheme_names

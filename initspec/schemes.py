@@ -4,14 +4,16 @@
 The union is discriminated by the ``scheme`` field itself: each model's ``scheme`` is a
 literal of its name and its aliases (``glorot`` | ``xavier``, ``jax.normal`` |
 ``flax.normal``), so pydantic picks the model from the tag, the JSON Schema lists every
-spelling, and :class:`~initspec.spec.BaseSpec` stores the canonical one.
+spelling, and :class:`~initspec.spec.BaseSpec` stores the canonical one.  (``initspec.Spec``,
+the type for a field of a user's own pydantic model, adds initspec's error messages to it:
+:mod:`initspec._embed`.)
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Union
 
-from pydantic import Field, WrapValidator
+from pydantic import Field
 
 from .presets import PRESETS
 from .spec import PLAIN_SCHEMES, SCHEME_ALIASES, BaseSpec
@@ -22,19 +24,8 @@ __all__ = ["Spec", "SCHEMES", "SCHEME_ALIASES", "scheme_names", "model_of"]
 SCHEMES: dict[str, type[BaseSpec]] = {**PLAIN_SCHEMES, **PRESETS}
 
 
-def _outside(value: Any, handler: Any, info: Any) -> Any:
-    """As a field of a user's pydantic model: a spec file's content (``format_version`` too,
-    any mapping) and initspec's error codes and messages (:mod:`initspec._embed`)."""
-    from . import _embed
-
-    if isinstance(value, BaseSpec) or _embed.is_internal(info):
-        return handler(value)
-    return _embed.validate_outside("spec", Spec, value, handler)
-
-
 #: The spec type: a discriminated union on ``scheme`` over every plain scheme and preset.
-Spec = Annotated[Union[tuple(dict.fromkeys(SCHEMES.values()))], Field(discriminator="scheme"),  # type: ignore[misc]
-                 WrapValidator(_outside)]
+Spec = Annotated[Union[tuple(dict.fromkeys(SCHEMES.values()))], Field(discriminator="scheme")]  # type: ignore[misc]
 
 
 def scheme_names() -> list[str]:

@@ -20,7 +20,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from .._embed import INTERNAL, converted_errors
+from .._embed import converted_errors
+from .._plain import INTERNAL
 from .._plain import plain_data
 from ..errors import SpecError
 from ..formats import migrate

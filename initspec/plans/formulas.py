@@ -40,7 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from .._embed import INTERNAL
+from .._plain import INTERNAL
 from ..errors import ErrorDetail, SpecError, did_you_mean
 from ..expressions import (
     Expression,
