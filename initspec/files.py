@@ -133,8 +133,9 @@ def plan(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True)
 
 
 def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True, transactional: bool = False,
-          checkpoint: Any = None) -> Manifest:
+          checkpoint: Any = None, seeding: str | None = None) -> Manifest:
     """Resolve ``plan`` (a :class:`~initspec.Plan`, a mapping or the path of a plan file)
-    against ``model``, then draw every parameter (:func:`initspec.plans.apply`)."""
+    against ``model``, then draw every parameter (:func:`initspec.plans.apply`).  ``seeding``
+    (``native``/``portable``) overrides the plan's ``seeding:``."""
     return _apply(_as_plan(plan), model, seed=seed, strict=strict, transactional=transactional,
-                  checkpoint=checkpoint)
+                  checkpoint=checkpoint, seeding=seeding)

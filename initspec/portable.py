@@ -119,9 +119,11 @@ import numpy as np
 
 from . import distributions as D
 from .errors import SpecError
+from .layout import compute_fans
 from .sampling import check_dtype, haar, np_dtype
 
-__all__ = ["CHUNK", "KEY_TAG", "MERGE_GAP", "STREAM_VERSION", "derive_seed", "draw", "ndtr", "ndtri", "portable_key"]
+__all__ = ["CHUNK", "KEY_TAG", "MERGE_GAP", "STREAM_VERSION", "canonical_law", "canonical_order", "derive_seed", "draw",
+           "draw_stored", "ndtr", "ndtri", "portable_key", "shard_seed"]
 
 #: Bumped whenever a change to the bits or the transforms changes any value.
 STREAM_VERSION = 1
@@ -446,9 +448,12 @@ _Transform = Callable[[np.ndarray, np.ndarray, _Scratch], None]
 
 
 def _map_elements(transform: _Transform, shape: tuple[int, ...], ranges: tuple[range, ...], dtype: np.dtype,
-                  key: tuple[int, int], stream: int, wide: bool, threads: int) -> np.ndarray:
-    """``transform`` applied to the random integers of the selected elements, chunk by chunk."""
-    out = np.empty(tuple(len(r) for r in ranges), dtype=dtype)
+                  key: tuple[int, int], stream: int, wide: bool, threads: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """``transform`` applied to the random integers of the selected elements, chunk by chunk,
+    into ``out`` (a C-contiguous array of the selection's shape and ``dtype``) or a new array."""
+    if out is None:
+        out = np.empty(tuple(len(r) for r in ranges), dtype=dtype)
     if out.size == 0:
         return out
     starts, length, step = _runs(shape, ranges)
@@ -654,8 +659,17 @@ def _shape(shape: Any) -> tuple[int, ...]:
     return out
 
 
+
+
+def _check_seed(seed: Any, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpecError.single("bad_seed", f"{what} must be a non-negative int", loc=(what,), value=seed)
+    return int(seed)
+
+
 def draw(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, seed: int, path: str,
-         block: str | None = None, index: tuple[slice, ...] | None = None, threads: int | None = None) -> np.ndarray:
+         block: str | None = None, index: tuple[slice, ...] | None = None, threads: int | None = None,
+         out: np.ndarray | None = None) -> np.ndarray:
     """The values of the elements of a ``shape`` tensor that ``index`` selects, under
     portable seeding (see the module docstring for what they depend on).
 
@@ -666,6 +680,11 @@ def draw(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, seed: int, p
     steps, missing trailing dimensions whole; None selects everything.  The result has the
     selection's shape, and an element has the same bytes in every selection that holds it.
     ``threads`` (default: the CPUs this process may use, at most 8) changes only the speed.
+    ``out``: an array of the selection's shape and dtype to write into (returned); a
+    C-contiguous one is written chunk by chunk, with no temporary of the tensor's size.
+
+    Elements are numbered in C order of ``shape`` as given: a backend passes a weight in
+    one canonical layout for every framework (:func:`draw_stored` does it).
 
     Raises :class:`~initspec.errors.SpecError`: ``unsupported_dtype``, ``lossy_cast``,
     ``bad_seed``, ``bad_shape`` (also a malformed ``index``), ``shape_mismatch`` (a
@@ -673,36 +692,135 @@ def draw(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, seed: int, p
     ``interval_too_narrow`` (no number of the dtype strictly inside a truncated normal's
     bounds) and ``empty_truncation`` (bounds too far out for float64).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError.single("bad_seed", "seed must be a non-negative int", loc=("seed",), value=seed)
+    seed = _check_seed(seed)
     if not isinstance(path, str) or not (block is None or isinstance(block, str)):
         raise TypeError(f"path must be a str and block a str or None, got {path!r} and {block!r}")
+    return draw_stored(dist, shape, dtype, row_seed=derive_seed(seed, path, block), index=index, threads=threads,
+                       out=out)
+
+
+# ----------------------------------------------------------------------------- storage layouts
+
+
+def canonical_order(shape: Sequence[int], layout: Any) -> tuple[int, ...]:
+    """The storage axes in initspec's canonical order: ``perm[i]`` is the storage axis that
+    is canonical axis ``i``.
+
+    The canonical order of a tensor with fans is (batch axes, output axes, input axes,
+    receptive-field axes), each group in storage order - PyTorch's ``(out, in, *k)``, so a
+    torch Linear or Conv weight is stored canonically and a Keras/Flax ``(*k, in, out)``
+    kernel is its transpose.  ``layout`` is the parameter's *real* layout (a walker's
+    ``ParamInfo.layout``: ``"torch"``, ``"keras"``, ``"jax"``, ``"flax"`` or
+    :class:`~initspec.Axes`), the same in every framework for the same layer (an embedding
+    table is (in, out) everywhere, so it is transposed everywhere).  Tensors of rank < 2
+    and ``layout=None`` keep their order."""
+    rank = len(shape)
+    ident = tuple(range(rank))
+    if layout is None or rank < 2:
+        return ident
+    fans = compute_fans(tuple(int(n) for n in shape), layout)
+    perm = (tuple(sorted(fans.batch_axes)) + tuple(sorted(fans.out_axes)) + tuple(sorted(fans.in_axes))
+            + tuple(sorted(fans.receptive_axes)))
+    return perm if sorted(perm) == list(ident) else ident
+
+
+def canonical_law(dist: D.Distribution, perm: Sequence[int]) -> D.Distribution:
+    """``dist`` (resolved for the storage shape) for the tensor transposed by ``perm``
+    (canonical axis ``i`` = storage axis ``perm[i]``): structured laws get their shape and
+    axes renumbered (axis groups kept in canonical order), elementwise laws are unchanged."""
+    if not isinstance(dist, D._Structured) or tuple(perm) == tuple(range(len(perm))):
+        return dist
+    new = {old: i for i, old in enumerate(perm)}
+    shape = tuple(dist.shape[a] for a in perm)
+    if isinstance(dist, D.Orthogonal):
+        return D.Orthogonal(shape=shape, gain=dist.gain, out_axes=tuple(sorted(new[a] for a in dist.out_axes)))
+    if isinstance(dist, D.Identity):
+        return D.Identity(shape=shape, gain=dist.gain)
+    if isinstance(dist, D.Dirac):
+        return D.Dirac(shape=shape, groups=dist.groups, out_axis=new[dist.out_axis], in_axis=new[dist.in_axis],
+                       spatial_axes=tuple(sorted(new[a] for a in dist.spatial_axes)))
+    if isinstance(dist, D.DeltaOrthogonal):
+        return D.DeltaOrthogonal(shape=shape, gain=dist.gain, in_axis=new[dist.in_axis], out_axis=new[dist.out_axis],
+                                 spatial_axes=tuple(sorted(new[a] for a in dist.spatial_axes)))
+    if isinstance(dist, D.Sparse):
+        return D.Sparse(shape=shape, scale=dist.scale, sparsity=dist.sparsity, zeros_per_column=dist.zeros_per_column,
+                        out_axis=new[dist.out_axis], in_axis=new[dist.in_axis])
+    raise TypeError(f"portable seeding cannot renumber the axes of {type(dist).__name__}")
+
+
+def draw_stored(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, row_seed: int, layout: Any = None,
+                index: tuple[slice, ...] | None = None, threads: int | None = None,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`draw` for a tensor stored in ``layout``: the law ``dist`` and the ``index``
+    are in storage order; the values are drawn in the canonical order
+    (:func:`canonical_order`) and returned in storage order - so a weight gets the same
+    values, transposed, in every framework.  ``row_seed`` is ``derive_seed(seed, path,
+    block)``, a plan row's ``seed``.  With a layout that transposes, the result is a
+    transposed view (or written into ``out``)."""
+    row_seed = _check_seed(row_seed, "row_seed")
     shape = _shape(shape)
     law_shape = getattr(dist, "shape", None)
     if law_shape is not None and tuple(law_shape) != shape:
         raise SpecError.single("shape_mismatch", f"the distribution was resolved for shape {tuple(law_shape)}; "
                                "resolve it for this shape", loc=("shape",), value=shape)
+    dt = np_dtype(dtype)
+    ranges = _ranges(shape, index)
+    perm = canonical_order(shape, layout)
+    if perm == tuple(range(len(shape))):
+        return _draw(dist, shape, dt, row_seed, ranges, threads, out)
+    x = _draw(canonical_law(dist, perm), tuple(shape[a] for a in perm), dt, row_seed,
+              tuple(ranges[a] for a in perm), threads, None).transpose(np.argsort(perm))
+    if out is None:
+        return x
+    out[...] = x
+    return out
+
+
+def shard_seed(row_seed: int, offset: Sequence[int], shape: Sequence[int]) -> int:
+    """*Native* seeding of one shard: the row's seed folded with the shard's global offset
+    and shape (a 63-bit BLAKE2b hash), so that shards are drawn independently while replicas
+    of one shard (same offset) get the same values on every rank."""
+    data = (f"{int(row_seed)}\x00shard\x00{','.join(str(int(o)) for o in offset)}\x00"
+            f"{','.join(str(int(n)) for n in shape)}").encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") >> 1
+
+
+def _into(out: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+    if out is None:
+        return x
+    out[...] = x
+    return out
+
+
+def _draw(dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, row_seed: int, ranges: tuple[range, ...],
+          threads: int | None, out: np.ndarray | None) -> np.ndarray:
+    """The selected values of a ``shape`` tensor in C order (see :func:`draw`)."""
     if isinstance(dist, D.Sparse) and len(shape) != 2:
         raise SpecError.single("unsupported_shape", f"sparse needs a 2-D tensor, got a {len(shape)}-D one",
                                loc=("shape",), value=shape)
-    dt = np_dtype(dtype)
     check_dtype(dist, dt)
-    ranges = _ranges(shape, index)
     sel = tuple(len(r) for r in ranges)
+    if out is not None and (out.shape != sel or out.dtype != dt):
+        raise SpecError.single("bad_shape", f"out must be a {dt.name} array of the selection's shape {sel}",
+                               loc=("out",), value=(tuple(out.shape), out.dtype.name))
     n_threads = _threads(threads)
-    key = portable_key(int(seed), path, block)
+    key = (row_seed, KEY_TAG)
     wide = dt == np.float64
     if isinstance(dist, D.Constant):
+        if out is not None:
+            out[...] = _rounded(np.full((), float(dist.value)), dt)
+            return out
         return _rounded(np.full(sel, float(dist.value)), dt)
     if isinstance(dist, D.Identity):
-        return _rounded(np.equal.outer(np.asarray(ranges[0]), np.asarray(ranges[1])) * float(dist.gain), dt)
+        return _into(out, _rounded(np.equal.outer(np.asarray(ranges[0]), np.asarray(ranges[1])) * float(dist.gain),
+                                   dt))
     if isinstance(dist, D.Dirac):
-        return _rounded(_dirac(dist, ranges), dt)
+        return _into(out, _rounded(_dirac(dist, ranges), dt))
     if isinstance(dist, (D.Orthogonal, D.DeltaOrthogonal)):
         if math.prod(shape) == 0:
-            return np.zeros(sel, dtype=dt)
+            return _into(out, np.zeros(sel, dtype=dt))
         whole = (_orthogonal if isinstance(dist, D.Orthogonal) else _delta_orthogonal)(dist, key, n_threads)
-        return _rounded(whole[tuple(slice(r.start, r.stop, r.step) for r in ranges)], dt)
+        return _into(out, _rounded(whole[tuple(slice(r.start, r.stop, r.step) for r in ranges)], dt))
     if isinstance(dist, D.Uniform):
         transform = _uniform(dist, wide)
     elif isinstance(dist, D.Normal):
@@ -713,7 +831,8 @@ def draw(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, seed: int, p
         transform = _normal(0.0, dist.scale, wide)
     else:
         raise TypeError(f"portable seeding cannot draw {type(dist).__name__}")
-    out = _map_elements(transform, shape, ranges, dt, key, _VALUES, wide, n_threads)
-    if isinstance(dist, D.Sparse) and out.size:
-        out[_sparse_zeros(dist, shape, ranges, key, n_threads)] = 0
-    return out
+    direct = out is not None and out.flags.c_contiguous
+    res = _map_elements(transform, shape, ranges, dt, key, _VALUES, wide, n_threads, out if direct else None)
+    if isinstance(dist, D.Sparse) and res.size:
+        res[_sparse_zeros(dist, shape, ranges, key, n_threads)] = 0
+    return res if direct else _into(out, res)

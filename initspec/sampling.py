@@ -63,6 +63,8 @@ def dtype_name(dtype: Any) -> str:
     """A dtype's canonical name ('float32', 'bfloat16', ...) from any framework's dtype object."""
     if isinstance(dtype, type) and issubclass(dtype, np.generic):  # np.float32 and friends
         return np.dtype(dtype).name
+    if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), np.dtype):  # jnp.float32 and friends
+        return dtype.dtype.name
     name = getattr(dtype, "name", None) or str(dtype)
     name = name.replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
     return {"half": "float16", "float": "float32", "double": "float64"}.get(name, name)

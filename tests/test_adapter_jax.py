@@ -235,47 +235,79 @@ WRONG = [
 ]
 
 
+def _wrong_law(spec: dict, wrong: Any, dist: D.Distribution, shape: tuple[int, ...]) -> D.Distribution:
+    if wrong == "swap":  # torch's (out, in) reading of a (in, out) kernel: fan_in <-> fan_out
+        return initspec.resolve(spec, shape, "torch")
+    return wrong(dist)
+
+
 @pytest.mark.parametrize("case_id, spec, wrong", WRONG, ids=[w[0] for w in WRONG])
-def test_power_gate_rejects_wrong_sampler(monkeypatch: pytest.MonkeyPatch, case_id: str, spec: dict,
-                                          wrong: Any) -> None:
-    """The initializer draws through the module-global ``sample``: a wrong one is rejected."""
-    original = isj.sample
+def test_power_gate_rejects_wrong_sampler(case_id: str, spec: dict, wrong: Any) -> None:
+    """The wrong law, drawn through ``sample`` from the same keys, is rejected."""
     shape = (512, 128)
-
-    def wrong_sample(dist: D.Distribution, key: Any, shape_: Any, dtype: Any = None, **kw: Any) -> Any:
-        if wrong == "swap":  # torch's (out, in) reading of a (in, out) kernel: fan_in <-> fan_out
-            bad = initspec.resolve(spec, shape_, "torch")
-        else:
-            bad = wrong(dist)
-        return original(bad, key, shape_, dtype, **kw)
-
     init = isj.initializer(spec)
     control, dist = draws(init, f"gate-{case_id}", shape, jnp.float32)
     assert check_samples(control, dist).passed  # same seeds, correct sampler: passes
-    monkeypatch.setattr(isj, "sample", wrong_sample)
-    xs, _ = draws(init, f"gate-{case_id}", shape, jnp.float32)
+    bad = _wrong_law(spec, wrong, dist, shape)
+    keys = jax.random.split(key_of(f"gate-{case_id}"), len(control))
+    xs = [isj.sample(bad, k, shape, jnp.float32) for k in keys]
     result = check_samples(xs, dist)
     assert not result.passed, result.report()
 
 
+def _uncorrected_draws(init: isj.JaxInitializer, case_id: str, shape: tuple[int, ...]) -> tuple[list[Any], Any]:
+    """``draws`` with the Haar sign correction dropped (``sample(..., haar=False)``)."""
+    dist = init.resolve(shape)
+    keys = jax.random.split(key_of(case_id), draw_count(dist, shape))
+    return [isj.sample(dist, k, shape, jnp.float32, haar=False) for k in keys], dist
+
+
 @pytest.mark.parametrize("shape", [(32, 32), (64, 32), (3, 3, 8, 16)])
-def test_power_gate_haar_sign_correction(monkeypatch: pytest.MonkeyPatch, shape: tuple) -> None:
+def test_power_gate_haar_sign_correction(shape: tuple) -> None:
     init = isj.initializer({"scheme": "orthogonal"})
     good, dist = draws(init, f"haar-{shape}", shape, jnp.float32)
     assert check_samples(good, dist).passed
-    monkeypatch.setattr(isj, "HAAR_SIGN_CORRECTION", False)  # read at call time
-    bad, _ = draws(init, f"haar-{shape}", shape, jnp.float32)
+    bad, _ = _uncorrected_draws(init, f"haar-{shape}", shape)
     result = check_samples(bad, dist)
     assert not result["haar_sign"].passed, result.report()
     assert result["orthogonality"].passed  # still orthogonal: only the Haar check sees it
 
 
-def test_power_gate_haar_delta_orthogonal(monkeypatch: pytest.MonkeyPatch) -> None:
-    init = isj.initializer({"scheme": "delta_orthogonal"})
-    monkeypatch.setattr(isj, "HAAR_SIGN_CORRECTION", False)
-    bad, dist = draws(init, "haar-delta", (3, 3, 16, 32), jnp.float32)
+def test_power_gate_haar_delta_orthogonal() -> None:
+    bad, dist = _uncorrected_draws(isj.initializer({"scheme": "delta_orthogonal"}), "haar-delta", (3, 3, 16, 32))
     result = check_samples(bad, dist)
     assert not result["haar_sign"].passed, result.report()
+
+
+def test_haar_is_an_argument_of_one_draw() -> None:
+    """``haar=False`` changes that call only: the next default call is corrected again, and
+    the two are separate compiled draws."""
+    dist = initspec.resolve({"scheme": "orthogonal"}, (16, 16), "jax")
+    key = key_of("haar-arg")
+    good = np.asarray(isj.sample(dist, key, (16, 16), jnp.float32))
+    bad = np.asarray(isj.sample(dist, key, (16, 16), jnp.float32, haar=False))
+    again = np.asarray(isj.sample(dist, key, (16, 16), jnp.float32))
+    np.testing.assert_array_equal(good, again)
+    assert not np.array_equal(good, bad)
+    np.testing.assert_allclose(np.abs(good), np.abs(bad), rtol=0, atol=0)  # only column signs differ
+
+
+def _concrete(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        if sub.__module__ == D.__name__ and not sub.__name__.startswith("_") and not inspect.isabstract(sub):
+            out.append(sub)
+        out += _concrete(sub)
+    return out
+
+
+def test_every_distribution_has_a_draw() -> None:
+    """The draw table covers every concrete Distribution type, and nothing else."""
+    from initspec.adapters.jax.random import DRAW
+
+    assert set(_concrete(D.Distribution)) == set(DRAW)
+    assert all(callable(fn) and list(inspect.signature(fn).parameters) == ["dist", "out", "rng", "haar"]
+               for fn in DRAW.values())
 
 
 # ----------------------------------------------------------------------------- determinism, state
@@ -402,7 +434,7 @@ def test_exact_schemes_accept_integer_dtypes() -> None:
     np.testing.assert_array_equal(np.asarray(eye), 2 * np.eye(3, 4, dtype=np.int32))
     d = isj.initializer({"scheme": "dirac"})(key_of("i"), (3, 4, 4), jnp.int8)
     assert d.dtype == jnp.int8 and int(d.sum()) == 4
-    with pytest.raises(SpecError, match="not an integer"):
+    with pytest.raises(SpecError, match="does not fit a int32 tensor"):
         isj.initializer({"scheme": "constant", "value": 0.5})(key_of("i"), (4,), jnp.int32)
 
 

@@ -29,8 +29,10 @@ from flax.core import FrozenDict  # noqa: E402
 
 import initspec  # noqa: E402
 from initspec import SpecError  # noqa: E402
+from initspec import writer  # noqa: E402
 from initspec.adapters import jax as isj  # noqa: E402
-from initspec.plans import PlanWarning, faults  # noqa: E402
+from initspec.adapters.jax.model import walk, write  # noqa: E402
+from initspec.plans import PlanWarning  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
@@ -213,7 +215,7 @@ def model_of(form: str, arch: str, case_id: str):
 
 def test_variables_are_walked_by_inferred_kinds():
     v = CNN().init(jax.random.key(0), INPUTS["cnn"])
-    infos = {p.path: p for p in isj.plan_walk(v)}
+    infos = {p.path: p for p in walk(v)}
     assert set(infos) == {"conv.weight", "conv.bias", "bn.scale", "bn.offset", "dw.weight", "dw.bias", "up.weight",
                           "up.bias"}
     assert infos["conv.weight"].native_path == "params/conv/kernel" and infos["bn.scale"].type == "BatchNorm"
@@ -221,13 +223,13 @@ def test_variables_are_walked_by_inferred_kinds():
     for path in ("dw.weight", "up.weight"):  # a depthwise Conv and a ConvTranspose look like any Conv
         assert infos[path].kind == "conv" and "Linen(module, variables" in infos[path].notes[0]
     assert infos["conv.bias"].layer_fans.fan_in == 72 and infos["conv.bias"].kind == "conv"
-    block = isj.plan_walk(Block().init(jax.random.key(0), INPUTS["block"]))
+    block = walk(Block().init(jax.random.key(0), INPUTS["block"]))
     kinds = {p.path: (p.kind, p.type, p.layout) for p in block}
     assert kinds["attn.query.weight"][:2] == ("attention", "MultiHeadDotProductAttention")
     assert kinds["attn.query.weight"][2] == initspec.Axes(in_axes=(0,), out_axes=(1, 2))
     assert kinds["attn.out.weight"][2] == initspec.Axes(in_axes=(0, 1), out_axes=(2,))
     assert kinds["ln1.scale"][:2] == ("norm", "Norm") and kinds["fc1.weight"][:2] == ("dense", "Dense")
-    rnn = {p.path: p for p in isj.plan_walk(RNNModel().init(jax.random.key(0), INPUTS["lstm"]))}
+    rnn = {p.path: p for p in walk(RNNModel().init(jax.random.key(0), INPUTS["lstm"]))}
     hf = rnn["lstm.hf.recurrent_weight"]
     assert (hf.kind, hf.type, hf.hidden_size, [b.name for b in hf.blocks]) == ("recurrent", "LSTMCell", 256, ["f"])
     assert (rnn["lstm.if.weight"].role, rnn["gru.hn.bias"].blocks[0].name) == ("weight", "n")
@@ -250,7 +252,7 @@ def test_linen_wrapper_records_exact_layer_types():
     x, img = jnp.zeros((3, 2, 6)), jnp.zeros((1, 5, 5, 6))
     zoo = Zoo()
     v = zoo.init(jax.random.key(0), x, img)
-    infos = {p.path: p for p in isj.plan_walk(isj.Linen(zoo, v, x, img))}
+    infos = {p.path: p for p in walk(isj.Linen(zoo, v, x, img))}
     dg = infos["dg.weight"]  # (batch 3, in 2x6, out 4x8): real fans exclude the batch axis, Flax's include it
     assert dg.shape == (3, 2, 6, 4, 8) and (dg.kind, dg.type) == ("dense", "DenseGeneral")
     assert dg.layer_fans.fan_in == 12 and dg.layer_native_fans.fan_in == 36 and dg.layer_fans.fan_out == 32
@@ -286,7 +288,7 @@ def test_nnx_walker_types_blocks_aliases_and_non_params():
             self.lora = nnx.LoRALinear(4, 4, lora_rank=2, rngs=rngs)
             self.drop = nnx.Dropout(0.1, rngs=rngs)
 
-    infos = {p.path: p for p in isj.plan_walk(Net(nnx.Rngs(0)))}
+    infos = {p.path: p for p in walk(Net(nnx.Rngs(0)))}
     assert not any("mean" in k or "var" in k or "rngs" in k for k in infos)  # BatchStat/RNG state: not params
     assert infos["fc.weight"].aliases == ("tied.weight",) and infos["fc.weight"].native_path == "fc/kernel"
     assert infos["layers.1.bias"].type == "Linear"
@@ -312,7 +314,7 @@ def test_unsupported_inputs_say_what_to_pass():
         isj.Linen(MLP(), linen_variables("mlp", "bad"), jnp.zeros((1, 3)))  # wrong input width
     assert e.value.errors[0].code == "bad_inputs"
     with pytest.raises(SpecError) as e:
-        isj.plan_walk({"params": {"fc": {"kernel": "not an array"}}})
+        walk({"params": {"fc": {"kernel": "not an array"}}})
     assert e.value.errors[0].code == "unsupported_model"
 
 
@@ -561,7 +563,7 @@ def test_validation_happens_before_any_draw():
     assert nnx_bytes(net) == before
     rows = initspec.plan(plan, linen_variables("mlp", "v")).rows
     with pytest.raises(SpecError) as e:
-        isj.plan_write(net, rows)
+        write(net, rows)
     assert e.value.errors[0].code == "wrong_backend"
 
 
@@ -582,17 +584,15 @@ def test_linen_apply_returns_a_new_tree_of_the_same_type():
 
 
 @pytest.mark.parametrize("transactional", [False, True])
-def test_linen_inputs_are_never_modified_by_a_failure(transactional, monkeypatch):
+def test_linen_inputs_are_never_modified_by_a_failure(transactional):
     v = linen_variables("lstm", "linen-faults")
     before = tree_bytes(v)
     steps = []
-    monkeypatch.setattr(faults, "HOOK", lambda stage, path: steps.append(stage))
-    initspec.apply(LSTM_PLAN, v, transactional=transactional)
-    assert steps and set(steps) == {"draw"}  # nothing to commit: the input is never written
+    m = initspec.apply(LSTM_PLAN, v, transactional=transactional, checkpoint=lambda stage, path: steps.append(stage))
+    assert steps == ["draw"] * len(m.table.rows)  # one checkpoint per draw; the input is never written
     for k in range(len(steps)):
-        monkeypatch.setattr(faults, "HOOK", faults.fail_at(k))
         with pytest.raises(RuntimeError, match="injected"):
-            initspec.apply(LSTM_PLAN, v, seed=9, transactional=transactional)
+            initspec.apply(LSTM_PLAN, v, seed=9, transactional=transactional, checkpoint=writer.fail_at(k))
         assert tree_bytes(v) == before, k
 
 
@@ -694,35 +694,39 @@ def _values(model):
 
 @pytest.mark.parametrize("transactional", [False, True])
 def test_nnx_fault_at_every_checkpoint(transactional, fault_sweep):
-    """A failure at any draw or commit: with transactional=True every variable is
-    byte-identical afterwards; by default exactly the rows before the failure changed."""
+    """A failure at any draw: with transactional=True every variable is byte-identical
+    afterwards; by default exactly the rows before the failure changed."""
     steps = fault_sweep(LSTM_PLAN, _fault_model, state_bytes=nnx_bytes, row_values=_values, equal=np.array_equal,
                         transactional=transactional)
     table = initspec.plan(LSTM_PLAN, _fault_model())
-    n_params = len({r.param.native_path for r in table})
-    assert len(steps) == len(table.rows) + (n_params if transactional else 0)
+    assert [stage for stage, _ in steps] == ["draw"] * len(table.rows)  # one checkpoint per draw, nothing else
+    assert [path for _, path in steps] == [r.path for r in table.rows]
 
 
-@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
-def test_nnx_failing_sampler_at_every_step_changes_nothing(exc, monkeypatch):
+#: A law resolved for another shape: every check before the write passes (the parameter's
+#: shape and dtype are right), and the sampler itself raises when it reaches the row.
+WRONG_SHAPE_LAW = initspec.distributions.Orthogonal(shape=(2, 2), gain=1.0, out_axes=(1,))
+
+
+@pytest.mark.parametrize("failure", ["sampler", "interrupt"])
+def test_nnx_failure_inside_a_draw_at_every_step_changes_nothing(failure):
+    """The sampler raising at row k, or Ctrl-C at row k: a transactional write leaves every
+    variable as it was."""
+    from dataclasses import replace
+
     model = _fault_model()
     before = nnx_bytes(model)
-    n_rows = len(initspec.plan(LSTM_PLAN, model).rows)
-    real = isj.sample
-    for k in range(n_rows):
-        calls = iter(range(n_rows))
-
-        def failing(dist, key, shape, dtype=None, k=k, **kw):
-            if next(calls) == k:
-                raise exc(f"sampler failed at {k}")
-            return real(dist, key, shape, dtype, **kw)
-
-        monkeypatch.setattr(isj, "sample", failing)
-        with pytest.raises(exc, match="sampler failed"):
-            initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
+    rows = initspec.plan(LSTM_PLAN, model, seed=5).rows
+    for k in range(len(rows)):
+        if failure == "sampler":
+            bad = [replace(r, distribution=WRONG_SHAPE_LAW) if j == k else r for j, r in enumerate(rows)]
+            with pytest.raises(ValueError, match="resolved for shape"):
+                write(model, bad, transactional=True)
+        else:
+            with pytest.raises(KeyboardInterrupt, match="injected"):
+                write(model, rows, transactional=True, checkpoint=writer.fail_at(k, KeyboardInterrupt))
         assert nnx_bytes(model) == before, f"step {k}"
-    monkeypatch.setattr(isj, "sample", real)
-    initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
+    write(model, rows, transactional=True)
     assert nnx_bytes(model) != before
 
 
@@ -788,14 +792,14 @@ def test_row_keys_use_every_seed_bit_and_ignore_x64():
     from dataclasses import replace
 
     def drawn(**kw):
-        return np.asarray(isj.plan_write({"w": jnp.zeros((4, 4))}, [replace(row, **kw)])["w"])
+        return np.asarray(write({"w": jnp.zeros((4, 4))}, [replace(row, **kw)])["w"])
 
     assert not np.array_equal(drawn(**low), drawn(**high))
     code = ("import jax, numpy as np, initspec\n"
-            "from initspec.adapters import jax as isj\n"
+            "from initspec.adapters.jax.model import write\n"
             "jax.config.update('jax_enable_x64', X64)\n"
             f"t = initspec.plan({plan!r}, {{'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}})\n"
-            "w = isj.plan_write({'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}, t.rows)['w']\n"
+            "w = write({'w': jax.numpy.zeros((4, 4), jax.numpy.float32)}, t.rows)['w']\n"
             "print(np.asarray(w).tobytes().hex())")
     outs = {x64: subprocess.run([sys.executable, "-c", code.replace("X64", str(x64))], capture_output=True, text=True,
                                 check=True).stdout.strip().splitlines()[-1] for x64 in (False, True)}
@@ -829,8 +833,8 @@ def test_manifest_json(tmp_path):
     assert json.loads(lin.dumps())["parameters"][0]["native_path"].startswith("params/")
 
 
-def test_importing_the_plan_module_imports_no_framework():
-    code = ("import sys, initspec.adapters.jax.plan; "
+def test_importing_the_model_and_random_modules_imports_no_framework():
+    code = ("import sys, initspec.adapters.jax.model, initspec.adapters.jax.random; "
             "print(sorted({'jax', 'jaxlib', 'flax'} & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"

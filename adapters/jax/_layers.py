@@ -1,7 +1,7 @@
 """What the JAX plan walker knows about Flax layers (linen and nnx): their families, the
 layouts of their kernels, how their parameters are classified, and - for a bare variables
 tree - how layer types are inferred from names and shapes.  The rules are documented in
-:mod:`initspec.adapters.jax.plan`."""
+:mod:`initspec.adapters.jax.model`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...layout import compute_fans
-from ...params import Block, ParamInfo, normalize_path
+from ...layout import compute_fans, einsum_axes
+from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
+from ...sampling import dtype_name
 from ...spec import Axes
-from .._common import dtype_name
 
 #: Flax classes (linen and nnx) -> the family that fixes their parameters' layouts; user
 #: subclasses are found through their MRO.  DenseParams: linen OptimizedLSTMCell's per-gate
@@ -36,12 +36,8 @@ _GATES = {"lstm": "ifgo", "gru": "rzn", "mgu": "fn", "simple": ""}
 _GATE_SETS = {"lstm": {"ii", "if", "ig", "io", "hi", "hf", "hg", "ho"},
               "gru": {"ir", "iz", "in", "hr", "hz", "hn"}, "mgu": {"if", "in", "hf", "hn"}}
 _CELL_TYPES = {"lstm": "LSTMCell", "gru": "GRUCell", "mgu": "MGUCell", "simple": "SimpleCell"}
-_ROLE_BY_LEAF = {"kernel": "weight", "weight": "weight", "w": "weight", "bias": "bias", "b": "bias",
-                 "scale": "scale", "gamma": "scale", "beta": "offset", "offset": "offset",
-                 "embedding": "embedding", "embeddings": "embedding", "recurrent_kernel": "recurrent_weight"}
 #: Display order inside one module (Flax sorts names, so ``bias`` would come first).
 _LEAF_ORDER = {"kernel": 0, "embedding": 0, "scale": 0, "bias": 1}
-_IN0_OUT1 = Axes(in_axes=(0,), out_axes=(1,))  # Embed (num, features): a dense weight on one-hot rows
 _AMBIGUOUS = ("inferred as a convolution from the kernel's rank; a DenseGeneral/Einsum kernel, a depthwise Conv or a "
               "ConvTranspose look the same: use initspec.adapters.jax.Linen(module, variables, *inputs) for exact "
               "kinds")
@@ -107,15 +103,6 @@ def layer_of(obj: Any) -> Layer:
 # ----------------------------------------------------------------------------- layouts
 
 
-def _einsum_axes(equation: str) -> Axes:
-    """Kernel axes of an einsum ``"in,kernel->out"``: a kernel letter in the output is an
-    output axis, any other an input axis (as Keras' EinsumDense reads them)."""
-    lhs, out = equation.replace("...", "").replace(" ", "").split("->")
-    kernel = lhs.split(",")[1]
-    return Axes(in_axes=tuple(i for i, c in enumerate(kernel) if c not in out),
-                out_axes=tuple(i for i, c in enumerate(kernel) if c in out))
-
-
 def _stacked(layout: Any, rank: int, extra: int) -> Any:
     """``layout`` of one layer's ``rank``-D kernel, moved behind ``extra`` leading (stacked) axes."""
     if extra <= 0:
@@ -139,13 +126,13 @@ def _kernel_layouts(layer: Layer, shape: tuple[int, ...]) -> tuple[Any, Any]:
         real = Axes(in_axes=ins, out_axes=outs, batch_axes=tuple(range(nb)))
         native = Axes(in_axes=tuple(range(nb + ni)), out_axes=outs)  # Flax flattens batch+in together
     elif fam == "einsum" and layer.equation:
-        real, native = _einsum_axes(layer.equation), "jax"
+        real, native = einsum_axes(layer.equation), "jax"
     elif fam == "conv_local" and len(shape) >= 3:
         real, native = Axes(in_axes=(-2,), out_axes=(-1,), batch_axes=tuple(range(len(shape) - 2))), "jax"
     elif fam == "conv_transpose" and layer.transpose_kernel:
         real, native = Axes(in_axes=(-1,), out_axes=(-2,)), "jax"
     elif fam == "embed":
-        real, native = _IN0_OUT1, "jax"
+        real, native = IN0_OUT1, "jax"  # Embed (num, features): a dense weight on one-hot rows
     else:
         real, native = "jax", "jax"
     if rank is not None and len(shape) > rank:
@@ -195,7 +182,7 @@ def _describe(p: Param, layer: Layer | None, parent: Layer | None, kernels: dict
     elif p.leaf == "kernel":
         role = "recurrent_weight" if side == "h" else "weight"
     else:
-        role = _ROLE_BY_LEAF.get(p.leaf, "other")
+        role = ROLE_BY_LEAF.get(p.leaf, "other")
     real = native = "jax"
     if layer is not None and p.leaf in ("kernel", "embedding") and len(p.shape) >= 2:
         real, native = _kernel_layouts(layer, p.shape)

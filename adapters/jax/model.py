@@ -1,4 +1,4 @@
-"""Plans for JAX/Flax: the walker and the writer (see :mod:`initspec.plans.backends`).
+"""Plans for JAX/Flax: the walker (``walk``) and the writer (``write``).
 
 Three forms of model are walked:
 
@@ -77,7 +77,8 @@ Inferred kinds (a bare variables tree)
     ``h``).  Anything else is kind ``other``, type ``Param``, role by leaf name.
 
 Writing
-    ``plan_write`` checks every row first (handles, shapes, dtypes: a problem raises
+    ``write`` goes through the one plan writer (:func:`initspec.writer.write`): it checks
+    every row first (handles, shapes, dtypes: the problems raise one
     :class:`~initspec.SpecError` before anything is drawn), then draws each row with
     :func:`initspec.adapters.jax.sample` from the key
     ``fold_in(jax.random.key(seed & 0xFFFFFFFF), seed >> 32)`` of the row's 63-bit seed
@@ -88,8 +89,9 @@ Writing
       same container type (``manifest.params``); the input is never modified, so
       ``transactional`` changes nothing for them.
     * nnx modules are written in place (``Param.set_value``) after validation, row by row.
-      ``transactional=True`` draws every row first, then assigns parameter by parameter and
-      puts the old values back if anything raises (an exception, a fault, Ctrl-C).
+      ``transactional=True`` first keeps every touched Param's current value (JAX arrays
+      are immutable: keeping the reference is the copy) and puts them all back if anything
+      raises (an exception, a fault, Ctrl-C).
 
 Plans run eagerly, parameter by parameter: ``initspec.apply`` is not meant to be traced
 under ``jax.jit`` (the jitted part is each draw).  To initialize inside a jitted ``init``,
@@ -104,7 +106,6 @@ give the layers :func:`initspec.adapters.jax.initializer` instead.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,13 +113,14 @@ from typing import Any
 
 import numpy as np
 
+from ... import portable, sampling, writer
 from ...errors import ErrorDetail, SpecError
-checkpoint = None  # TODO(restructure)
 from ...params import ParamInfo
 from .._common import require
 from ._layers import Layer, Param, describe_all, flatten, inferred_layers, layer_of
+from .random import sample
 
-__all__ = ["Linen", "plan_walk", "plan_write"]
+__all__ = ["Linen", "walk", "write"]
 
 
 @dataclass(frozen=True)
@@ -306,9 +308,9 @@ def _flax_module(name: str) -> Any:
     return sys.modules.get(name)
 
 
-def plan_walk(model: Any) -> list[ParamInfo]:
+def walk(model: Any) -> list[ParamInfo]:
     """Every parameter of ``model`` - Flax variables (dict or FrozenDict), a :class:`Linen`
-    wrapper or an ``nnx.Module`` - as :class:`~initspec.plans.ParamInfo`."""
+    wrapper or an ``nnx.Module`` - as :class:`~initspec.params.ParamInfo`."""
     if isinstance(model, Linen):
         return _walk_tree(model.variables, model.layers)
     nnx = _flax_module("flax.nnx")
@@ -336,42 +338,54 @@ def _key(jax: Any, seed: int) -> Any:
     return jax.random.fold_in(jax.random.key(seed & 0xFFFFFFFF), seed >> 32)
 
 
-def _checked(jax: Any, adapter: Any, row: Any, value: Any, errors: list[ErrorDetail]) -> bool:
-    """Shape and dtype of the parameter's current ``value`` against the row (problems appended)."""
+def _check(jax: Any, row: Any, value: Any) -> list[ErrorDetail]:
+    """The problems of the parameter's current ``value`` against the row (shape, dtype)."""
     shape = tuple(int(d) for d in np.shape(value))
     if shape != row.param.shape:
-        errors.append(ErrorDetail(
+        return [ErrorDetail(
             "shape_mismatch", f"{row.path} was planned with shape {row.param.shape} but the parameter now has shape "
-            f"{shape}: plan the model again", loc=(row.path,), value=shape))
-        return False
+            f"{shape}: plan the model again", loc=(row.path,), value=shape)]
     dt = np.dtype(value.dtype)
     if np.dtype(jax.dtypes.canonicalize_dtype(dt)) != dt:
-        errors.append(ErrorDetail(
+        return [ErrorDetail(
             "unsupported_dtype", f"{row.path} is {dt.name}, which JAX only holds with jax_enable_x64: turn it on "
-            "(jax.config.update('jax_enable_x64', True)) or cast the parameter", loc=(row.path,), value=dt.name))
-        return False
+            "(jax.config.update('jax_enable_x64', True)) or cast the parameter", loc=(row.path,), value=dt.name)]
     try:
-        adapter._check_dtype(row.distribution, dt)
+        sampling.check_dtype(row.distribution, dt)
     except SpecError as exc:
-        errors += [ErrorDetail(e.code, f"{row.path}: {e.message}", loc=(row.path,), value=e.value) for e in exc.errors]
-        return False
-    return True
+        return writer.row_errors(row, exc)
+    return []
 
 
-def _raise(errors: list[ErrorDetail]) -> None:
-    if errors:
-        raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} writing the plan "
-                                      "into the model (nothing was changed)")
-
-
-def _draw(jax: Any, adapter: Any, row: Any, current: Any) -> Any:
+def _draw(jax: Any, row: Any, current: Any, seeding: str = "native") -> Any:
     """One row's values, in the parameter's dtype (a sharded parameter's full row is drawn
     straight into its sharding)."""
     sharding = getattr(current, "sharding", None)
+    if seeding == "portable":
+        return _draw_portable(jax, row, current, sharding)
     if row.block is None and sharding is not None and len(getattr(sharding, "device_set", ())) > 1:
-        return adapter.sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype, out_sharding=sharding)
-    # `sample` is the package's module global (tests patch it)
-    return adapter.sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype)
+        return sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype, out_sharding=sharding)
+    return sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype)
+
+
+def _draw_portable(jax: Any, row: Any, current: Any, sharding: Any) -> Any:
+    """One row's values under portable seeding (:func:`initspec.portable.draw_stored`, in the
+    canonical order).  A parameter sharded over several devices is built with
+    ``jax.make_array_from_callback``: each device's shard is computed alone, from its own
+    index, on the host (replicas of one shard are computed once)."""
+    dtype = np.dtype(current.dtype)
+    done: dict[Any, np.ndarray] = {}
+
+    def values(index: Any = None) -> np.ndarray:
+        key = None if index is None else tuple((s.start, s.stop, s.step) for s in index)
+        if key not in done:
+            done[key] = np.ascontiguousarray(portable.draw_stored(
+                row.distribution, row.shape, dtype, row_seed=row.seed, layout=row.param.layout, index=index))
+        return done[key]
+
+    if row.block is None and sharding is not None and len(getattr(sharding, "device_set", ())) > 1:
+        return jax.make_array_from_callback(row.shape, sharding, values)
+    return jax.numpy.asarray(values())
 
 
 def _placed(jax: Any, base: Any, row: Any, value: Any) -> Any:
@@ -412,94 +426,109 @@ def _rebuilt(node: Any, new: dict[tuple[Any, ...], Any], prefix: tuple[Any, ...]
     return node
 
 
-def _write_tree(jax: Any, adapter: Any, model: Any, rows: list[Any]) -> Any:
-    variables = model.variables if isinstance(model, Linen) else model
-    jobs, errors = [], []
-    for row in rows:
+class _TreeTarget:
+    """The writer's view of a variables tree (or :class:`Linen`): functional - each draw
+    goes into a table of new leaves, and :meth:`result` builds a new tree from it; the
+    input is never written, so there is nothing to back up."""
+
+    in_place = False
+
+    def __init__(self, jax: Any, model: Any, seeding: str = "native"):
+        self.jax, self.seeding = jax, seeding
+        self.variables = model.variables if isinstance(model, Linen) else model
+        self.current: dict[tuple[Any, ...], Any] = {}  # key path -> the leaf's value now (unboxed)
+        self.new: dict[tuple[Any, ...], Any] = {}  # key path -> its new value
+
+    def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
         if not isinstance(handle, _TreeHandle):
             raise SpecError.single("wrong_backend", "these plan rows were not made by the JAX walker for variables",
                                    loc=(row.path,), value=type(handle).__name__)
         try:
-            current = _unbox(_lookup(variables, handle.keys))
+            current = _unbox(_lookup(self.variables, handle.keys))
         except (KeyError, TypeError):
-            errors.append(ErrorDetail("shape_mismatch", f"{row.path} ({'/'.join(map(str, handle.keys))}) is not in "
-                                      "these variables: plan them again", loc=(row.path,)))
-            continue
-        if _checked(jax, adapter, row, current, errors):
-            jobs.append((row, handle.keys, current))
-    _raise(errors)
-    new: dict[tuple[Any, ...], Any] = {}
-    currents = {}
-    for row, keys, current in jobs:  # the input is never written: a failure leaves it as it was
-        checkpoint("draw", row.path)
-        value = _draw(jax, adapter, row, current)
-        base = new.get(keys)
+            return [ErrorDetail("shape_mismatch", f"{row.path} ({'/'.join(map(str, handle.keys))}) is not in "
+                                "these variables: plan them again", loc=(row.path,))]
+        self.current[handle.keys] = current
+        return _check(self.jax, row, current)
+
+    def storage(self, row: Any) -> Any:
+        return row.param.handle.keys
+
+    def draw(self, row: Any) -> None:
+        keys = row.param.handle.keys
+        current = self.current[keys]
+        value = _draw(self.jax, row, current, self.seeding)
+        base = self.new.get(keys)
         if base is None and row.block is not None:  # the first block of a fused parameter
-            base = current if hasattr(current, "__array__") else jax.numpy.zeros(current.shape, current.dtype)
-        new[keys] = _placed(jax, base, row, value)
-        currents[keys] = current
-    return _rebuilt(variables, {k: _fit(jax, v, currents[k]) for k, v in new.items()})
+            base = current if hasattr(current, "__array__") else self.jax.numpy.zeros(current.shape, current.dtype)
+        self.new[keys] = _placed(self.jax, base, row, value)
+
+    def backup(self, storage: Any) -> Any:  # pragma: no cover - never called: in_place is False
+        raise NotImplementedError
+
+    def restore(self, storage: Any, old: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        return _rebuilt(self.variables, {k: _fit(self.jax, v, self.current[k]) for k, v in self.new.items()})
 
 
-def _write_nnx(jax: Any, adapter: Any, model: Any, rows: list[Any], transactional: bool) -> Any:
-    jobs, errors = [], []
-    for row in rows:
+class _NnxTarget:
+    """The writer's view of an ``nnx.Module``: each row is drawn and assigned to its Param
+    in place (``Param.set_value``); a backup is the Param's current value (JAX arrays are
+    immutable)."""
+
+    in_place = True
+
+    def __init__(self, jax: Any, model: Any, seeding: str = "native"):
+        self.jax, self.model, self.seeding = jax, model, seeding
+
+    def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
         if not isinstance(handle, _NnxHandle):
             raise SpecError.single("wrong_backend", "these plan rows were not made by the JAX walker for nnx modules",
                                    loc=(row.path,), value=type(handle).__name__)
-        if _checked(jax, adapter, row, handle.param.get_value(), errors):
-            jobs.append((row, handle.param))
-    _raise(errors)
-    if not transactional:
-        for row, param in jobs:
-            checkpoint("draw", row.path)
-            current = param.get_value()
-            param.set_value(_fit(jax, _placed(jax, current, row, _draw(jax, adapter, row, current)), current))
-        return model
-    staged: dict[int, list[Any]] = {}  # id(param) -> [param, path, new value]: every draw first
-    for row, param in jobs:
-        checkpoint("draw", row.path)
-        entry = staged.setdefault(id(param), [param, row.param.path, None])
+        return _check(self.jax, row, handle.param.get_value())
+
+    def storage(self, row: Any) -> Any:
+        return row.param.handle.param
+
+    def draw(self, row: Any) -> None:
+        param = row.param.handle.param
         current = param.get_value()
-        entry[2] = _placed(jax, entry[2] if entry[2] is not None else current, row, _draw(jax, adapter, row, current))
-    backups: list[tuple[Any, Any]] = []
-    try:
-        for param, path, value in staged.values():
-            checkpoint("commit", path)
-            old = param.get_value()
-            backups.append((param, old))
-            param.set_value(_fit(jax, value, old))
-    except BaseException as exc:
-        lost = []
-        for param, old in reversed(backups):  # every one, even if restoring another fails
-            try:
-                param.set_value(old)
-            except Exception:  # noqa: BLE001 - keep restoring the rest, then re-raise the original
-                lost.append(param)
-        if lost and hasattr(exc, "add_note"):
-            exc.add_note(f"initspec could not restore {len(lost)} parameter(s) (set_value failed again)")
-        raise
-    return model
+        value = _draw(self.jax, row, current, self.seeding)
+        param.set_value(_fit(self.jax, _placed(self.jax, current, row, value), current))
+
+    def backup(self, storage: Any) -> Any:
+        return storage.get_value()
+
+    def restore(self, storage: Any, old: Any) -> None:
+        storage.set_value(old)
+
+    def result(self) -> Any:
+        return self.model
 
 
-def plan_write(model: Any, rows: Any, *, transactional: bool = False) -> Any:
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,
+          seeding: str = "native") -> Any:
     """Draw every plan row: into a **new** variables tree (returned; ``model`` is untouched)
     for Flax variables and :class:`Linen`, in place for an ``nnx.Module`` (returned).
 
     nnx, default: check everything, then draw and assign row by row (a failure while
-    drawing leaves the rows assigned so far changed).  ``transactional=True``: draw every
-    row first, then assign; if an assignment fails, the parameters already assigned get
-    their old values back.
+    drawing leaves the rows assigned so far changed).  ``transactional=True``: a failure
+    puts every touched parameter's old value back.  See :func:`initspec.writer.write` for
+    ``checkpoint``.  ``seeding``: ``native`` (JAX's threefry, drawn into each parameter's
+    sharding) or ``portable`` (:func:`initspec.portable.draw_stored`, each shard from its own
+    index).
     """
     jax = require("jax")
-    adapter = importlib.import_module(__package__)  # its `sample` global: tests patch it
-    rows = list(rows)
     nnx = _flax_module("flax.nnx")
     if nnx is not None and isinstance(model, nnx.Module):
-        return _write_nnx(jax, adapter, model, rows, transactional)
-    if isinstance(model, Mapping):
-        return _write_tree(jax, adapter, model, rows)
-    raise SpecError.single("unsupported_model", "the JAX plan backend writes Flax variables, Linen(...) or an "
-                           "nnx.Module", value=type(model).__name__)
+        target: Any = _NnxTarget(jax, model, seeding)
+    elif isinstance(model, Mapping):
+        target = _TreeTarget(jax, model, seeding)
+    else:
+        raise SpecError.single("unsupported_model", "the JAX plan backend writes Flax variables, Linen(...) or an "
+                               "nnx.Module", value=type(model).__name__)
+    return writer.write(target, rows, transactional=transactional, checkpoint=checkpoint)

@@ -85,7 +85,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from ... import writer
+from ... import portable, writer
 from ...errors import ErrorDetail, SpecError
 from ...layout import compute_fans, einsum_axes
 from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
@@ -343,13 +343,16 @@ def _leaf(variable: Any) -> str:
 
 
 class _Target:
-    """The writer's view of a Keras model: each row is drawn and assigned to its variable."""
+    """The writer's view of a Keras model: each row is drawn and assigned to its variable
+    (native: the backend's generator, seeded with the row's seed; portable: the NumPy values
+    of :func:`initspec.portable.draw_stored` in the canonical order)."""
 
     in_place = True
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, seeding: str = "native"):
         self.model = model
         self.keras = require("keras")
+        self.portable = seeding == "portable"
 
     def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
@@ -372,7 +375,11 @@ class _Target:
 
     def draw(self, row: Any) -> None:
         ops, var = self.keras.ops, row.param.handle.variable
-        value = sample(row.distribution, row.shape, var.dtype, row.seed)
+        if self.portable:
+            value = portable.draw_stored(row.distribution, row.shape, var.dtype, row_seed=row.seed,
+                                         layout=row.param.layout)
+        else:
+            value = sample(row.distribution, row.shape, var.dtype, row.seed)
         if row.block is not None:  # the variable's full new value, with the block replaced
             start = [0] * len(row.param.shape)
             start[row.block.axis] = row.block.start
@@ -389,7 +396,9 @@ class _Target:
         return self.model
 
 
-def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None) -> Any:
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,
+          seeding: str = "native") -> Any:
     """Draw every plan row into ``model``'s variables and return ``model`` (see
-    :func:`initspec.writer.write` for ``transactional`` and ``checkpoint``)."""
-    return writer.write(_Target(model), rows, transactional=transactional, checkpoint=checkpoint)
+    :func:`initspec.writer.write` for ``transactional`` and ``checkpoint``; ``seeding``:
+    ``native`` or ``portable``)."""
+    return writer.write(_Target(model, seeding), rows, transactional=transactional, checkpoint=checkpoint)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import sampling, writer
+from ... import portable, sampling, writer
 from ...errors import ErrorDetail, SpecError
 from ...layout import compute_fans
 from ...params import ROLE_BY_LEAF, ParamInfo, normalize_path
@@ -78,12 +78,15 @@ def walk(model: Any) -> list[ParamInfo]:
 
 
 class _Target:
-    """The writer's view of a NumPy mapping: draws go straight into the arrays."""
+    """The writer's view of a NumPy mapping: draws go straight into the arrays (native:
+    ``np.random.default_rng(row.seed)``; portable: :func:`initspec.portable.draw_stored` in
+    the canonical order)."""
 
     in_place = True
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, seeding: str = "native"):
         self.model = model
+        self.portable = seeding == "portable"
 
     def check(self, row: Any) -> list[ErrorDetail]:
         arr = row.param.handle
@@ -109,6 +112,11 @@ class _Target:
             idx = [slice(None)] * arr.ndim
             idx[row.block.axis] = slice(row.block.start, row.block.stop)
             idx = tuple(idx)
+        if self.portable:
+            view = arr[idx]
+            portable.draw_stored(row.distribution, row.shape, arr.dtype, row_seed=row.seed, layout=row.param.layout,
+                                 out=view)
+            return
         arr[idx] = sample(row.distribution, np.random.default_rng(row.seed), arr.dtype)
 
     def backup(self, storage: np.ndarray) -> np.ndarray:
@@ -121,7 +129,9 @@ class _Target:
         return self.model
 
 
-def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None) -> Any:
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,
+          seeding: str = "native") -> Any:
     """Draw each plan row into its array in place and return ``model`` (see
-    :func:`initspec.writer.write` for ``transactional`` and ``checkpoint``)."""
-    return writer.write(_Target(model), rows, transactional=transactional, checkpoint=checkpoint)
+    :func:`initspec.writer.write` for ``transactional`` and ``checkpoint``; ``seeding``:
+    ``native`` or ``portable``)."""
+    return writer.write(_Target(model, seeding), rows, transactional=transactional, checkpoint=checkpoint)

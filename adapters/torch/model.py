@@ -64,7 +64,7 @@ from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
 from ...sampling import dtype_name
 from ...spec import Axes
 from .._common import require
-from .random import _check, sample_
+from .random import _check, fill_region, is_dtensor, local_box, sample_
 
 __all__ = ["walk", "write"]
 
@@ -244,14 +244,18 @@ def _meta_error(paths: list[str]) -> ErrorDetail:
 
 class _Target:
     """The writer's view of an ``nn.Module``: rows are drawn in place into (views of) the
-    parameters, each with a ``torch.Generator`` on the parameter's device seeded from the
-    row's seed; an embedding's ``padding_idx`` row is zeroed after drawing."""
+    parameters - native: each with a ``torch.Generator`` on the parameter's device seeded
+    from the row's seed; portable: :func:`initspec.portable.draw_stored` values copied in.
+    A DTensor parameter (FSDP2, tensor parallel) is written shard by shard, each rank into
+    its own (:func:`initspec.adapters.torch.random.fill_region`).  An embedding's
+    ``padding_idx`` row is zeroed after drawing."""
 
     in_place = True
 
-    def __init__(self, model: Any, rows: list[Any]):
+    def __init__(self, model: Any, rows: list[Any], seeding: str = "native"):
         self.model = model
         self.torch = require("torch")
+        self.portable = seeding == "portable"
         meta = [row for row in rows if isinstance(row.param.handle, _Handle) and row.param.handle.tensor.is_meta]
         self._first_meta = meta[0] if meta else None
         self._meta = _meta_error([row.param.native_path for row in meta]) if meta else None
@@ -264,7 +268,11 @@ class _Target:
         if handle.tensor.is_meta:  # reported once, at the first meta row
             return [self._meta] if row is self._first_meta else []
         try:
-            _check(_view(row), row.distribution, None)
+            if is_dtensor(handle.tensor):  # no DTensor op: the global tensor checked, the shard's box read
+                _check(handle.tensor, row.distribution, None, region=tuple(row.shape))
+                local_box(handle.tensor)
+            else:
+                _check(_view(row), row.distribution, None)
         except SpecError as exc:
             return writer.row_errors(row, exc)
         return []
@@ -273,18 +281,32 @@ class _Target:
         return row.param.handle.tensor
 
     def draw(self, row: Any) -> None:
-        view = _view(row)
-        generator = self.torch.Generator(device=view.device)
-        generator.manual_seed(row.seed)
-        sample_(view, row.distribution, generator)
+        t = row.param.handle.tensor
         padding = row.param.handle.padding_idx
-        if padding is not None:
-            view[padding].zero_()
+        if not self.portable and not is_dtensor(t):
+            view = _view(row)
+            generator = self.torch.Generator(device=view.device)
+            generator.manual_seed(row.seed)
+            sample_(view, row.distribution, generator)
+            if padding is not None:
+                view[padding].zero_()
+            return
+        start = [0] * t.dim()
+        if row.block is not None:
+            start[row.block.axis] = row.block.start
+        fill_region(t, row.distribution, tuple(row.shape), tuple(start), seed=row.seed,
+                    portable_seeding=self.portable, layout=row.param.layout)
+        if padding is not None:  # the global row, where this rank holds it
+            local, offset = local_box(t)
+            if offset[0] <= padding < offset[0] + local.shape[0]:
+                local[padding - offset[0]].zero_()
 
     def backup(self, t: Any) -> Any:
-        """A copy of ``t``'s values.  On CPU the buffer comes from NumPy, whose allocator asks
-        the kernel for huge pages on large arrays (``madvise(MADV_HUGEPAGE)``): backing up
-        GPT-2 small takes ~0.12 s instead of ~0.24 s with ``clone`` (benchmarks/bench_plans.py)."""
+        """A copy of ``t``'s values (of a DTensor: of this rank's shard).  On CPU the buffer
+        comes from NumPy, whose allocator asks the kernel for huge pages on large arrays
+        (``madvise(MADV_HUGEPAGE)``): backing up GPT-2 small takes ~0.12 s instead of ~0.24 s
+        with ``clone`` (benchmarks/bench_plans.py)."""
+        t = local_box(t)[0]
         if t.device.type != "cpu":
             return t.detach().clone()
         import numpy as np
@@ -293,19 +315,21 @@ class _Target:
         return raw.view(t.dtype).view(t.shape).copy_(t.detach())
 
     def restore(self, t: Any, old: Any) -> None:
-        t.copy_(old)
+        local_box(t)[0].copy_(old)
 
     def result(self) -> Any:
         return self.model
 
 
-def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None) -> Any:
+def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,
+          seeding: str = "native") -> Any:
     """Draw every plan row into ``model`` in place (under ``torch.no_grad()``) and return it,
     through the one plan writer (:func:`initspec.writer.write`): every row is checked first;
-    ``transactional=True`` copies every touched parameter aside and copies it back if
-    anything raises, including KeyboardInterrupt; ``checkpoint("draw", path)`` is called
-    before each draw."""
+    ``transactional=True`` copies every touched parameter aside (of a DTensor, this rank's
+    shard) and copies it back if anything raises, including KeyboardInterrupt;
+    ``checkpoint("draw", path)`` is called before each draw.  ``seeding``: ``native`` or
+    ``portable`` (:mod:`initspec.portable`)."""
     torch = require("torch")
     rows = list(rows)
     with torch.no_grad():
-        return writer.write(_Target(model, rows), rows, transactional=transactional, checkpoint=checkpoint)
+        return writer.write(_Target(model, rows, seeding), rows, transactional=transactional, checkpoint=checkpoint)

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ... import distributions as D
-from ... import sampling
+from ... import portable, sampling
 from ...errors import ShapeError, SpecError
 from .._common import require
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DRAW", "sample_", "truncated_normal_"]
+__all__ = ["DRAW", "sample_", "truncated_normal_", "fill_region", "local_box", "is_dtensor"]
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -279,10 +282,11 @@ def _check_dtype(dist: D.Distribution, dtype: Any) -> None:
     sampling.check_dtype(dist, dtype)
 
 
-def _check(tensor: Any, dist: D.Distribution, generator: Any) -> None:
+def _check(tensor: Any, dist: D.Distribution, generator: Any, region: tuple[int, ...] | None = None) -> None:
     """Raise before anything is drawn: not a tensor, a meta tensor, a dtype the law cannot
     fill (:func:`initspec.sampling.check_dtype`), a structured law resolved for another
-    shape, a generator that is not one or sits on another device."""
+    shape (``region``: the shape it fills, default the tensor's), a generator that is not one or
+    sits on another device."""
     torch = _torch()
     if not isinstance(tensor, torch.Tensor):
         raise SpecError.single("wrong_type", "expected a torch.Tensor (or nn.Parameter) to fill in place",
@@ -298,7 +302,7 @@ def _check(tensor: Any, dist: D.Distribution, generator: Any) -> None:
     shape = getattr(dist, "shape", None)
     if shape is None and dist.derivation is not None:
         shape = dist.derivation.shape
-    if shape is not None and tuple(shape) != tuple(tensor.shape):
+    if shape is not None and tuple(shape) != (tuple(tensor.shape) if region is None else region):
         raise ShapeError.single("shape_mismatch",
                                 f"the distribution was resolved for shape {tuple(shape)}; resolve it for the tensor's "
                                 "shape", loc=("shape",), value=tuple(tensor.shape))
@@ -317,6 +321,10 @@ def sample_(tensor: torch.Tensor, dist: D.Distribution, generator: torch.Generat
             haar: bool = True) -> torch.Tensor:
     """Fill ``tensor`` in place from an already resolved distribution and return it.
 
+    A ``DTensor`` (FSDP2, tensor parallel) is filled shard by shard, each rank writing only
+    its local shard (:func:`fill_region`), from a seed taken from ``generator`` (one
+    ``randint``: seed it alike on every rank).
+
     Runs under ``torch.no_grad()``, keeps the tensor's dtype, device and ``requires_grad``;
     zero-element tensors are left as they are.  ``generator=None`` uses torch's default
     generator of the tensor's device (``torch.manual_seed`` governs it).  ``haar=False``
@@ -332,6 +340,12 @@ def sample_(tensor: torch.Tensor, dist: D.Distribution, generator: torch.Generat
     draw = DRAW.get(type(dist))
     if draw is None:
         raise TypeError(f"the PyTorch backend cannot draw {type(dist).__name__}")
+    if is_dtensor(tensor):  # each rank fills its own shard (see fill_region)
+        local, _ = local_box(tensor)
+        seed = _seed_from(generator, local.device)
+        with _torch().no_grad():
+            fill_region(tensor, dist, tuple(tensor.shape), (0,) * tensor.dim(), seed=seed, haar=haar)
+        return tensor
     if tensor.requires_grad:  # a Parameter: fill it outside autograd, as torch.nn.init does
         with _torch().no_grad():
             _fill(draw, tensor, dist, generator, haar)
@@ -347,3 +361,138 @@ def _fill(draw: Any, tensor: Any, dist: D.Distribution, generator: Any, haar: bo
         buf = _torch().empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
         draw(dist, buf, generator, haar)
         tensor.copy_(buf)
+
+
+# ----------------------------------------------------------------------------- sharded tensors, portable values
+
+#: Laws whose shard cannot be drawn from its own elements (native seeding): the row's whole
+#: tensor is drawn on every rank (the same seed, so the same tensor) and sliced.
+_WHOLE = (D.Orthogonal, D.DeltaOrthogonal, D.Sparse)
+#: Laws without randomness whose elements are computed where they sit.
+_POSITIONAL = (D.Identity, D.Dirac)
+
+
+def is_dtensor(tensor: Any) -> bool:
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (no import: none exists
+    unless that module was imported)."""
+    mod = sys.modules.get("torch.distributed.tensor")
+    cls = getattr(mod, "DTensor", None) if mod is not None else None
+    return cls is not None and isinstance(tensor, cls)
+
+
+def local_box(tensor: Any) -> tuple[Any, tuple[int, ...]]:
+    """(the tensor this rank holds, its global offset): a plain tensor is its own box at 0;
+    a DTensor sharded by ``Shard(d)``/``Replicate`` placements on any mesh gives
+    ``to_local()`` and the offset of that shard (uneven ``torch.chunk`` shards included, as
+    FSDP2 makes them).  Other placements (``Partial``, FSDP+TP's strided shards) raise
+    ``unsupported_placement``."""
+    if not is_dtensor(tensor):
+        return tensor, (0,) * tensor.dim()
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    bad = [p for p in tensor.placements if type(p) not in (Shard, Replicate)]
+    if bad:
+        raise SpecError.single(
+            "unsupported_placement", f"initspec fills DTensors placed by Shard(dim) and Replicate() on each mesh "
+            f"dimension; this one has {bad[0]!r}: redistribute it (dtensor.redistribute(mesh, [Shard(0)])) or "
+            "initialize before composing the parallelisms", loc=("placements",), value=repr(tensor.placements))
+    shape, offset = compute_local_shape_and_global_offset(tuple(tensor.shape), tensor.device_mesh, tensor.placements)
+    local = tensor.to_local()
+    if tuple(local.shape) != tuple(shape):  # pragma: no cover - torch's own bookkeeping disagrees
+        raise SpecError.single("unsupported_placement", f"the local shard has shape {tuple(local.shape)}, its "
+                               f"placements say {tuple(shape)}", loc=("placements",), value=repr(tensor.placements))
+    return local, tuple(int(o) for o in offset)
+
+
+def _seed_from(generator: Any, device: Any) -> int:
+    """A 63-bit seed from ``generator`` (None: torch's default generator of ``device``)."""
+    torch = _torch()
+    dev = generator.device if generator is not None else device
+    return int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=dev, dtype=torch.int64))
+
+
+def _overlap(shape: tuple[int, ...], start: tuple[int, ...], offset: tuple[int, ...],
+             held: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Where the region ``[start, start + shape)`` meets the held box ``[offset, offset +
+    held)``: (slices of the held tensor, slices of the region), or None."""
+    loc, rel = [], []
+    for n, s0, o, m in zip(shape, start, offset, held):
+        lo, hi = max(s0, o), min(s0 + n, o + m)
+        if lo >= hi:
+            return None
+        loc.append(slice(lo - o, hi - o))
+        rel.append(slice(lo - s0, hi - s0))
+    return tuple(loc), tuple(rel)
+
+
+def _copy_values(view: Any, x: np.ndarray) -> None:
+    """Copy NumPy values (any strides) into a tensor view (bfloat16 through a uint16 view)."""
+    torch = _torch()
+    if view.dtype == torch.bfloat16:
+        src = torch.from_numpy(x.view(np.uint16)).view(torch.bfloat16)
+    else:
+        src = torch.from_numpy(np.asarray(x))
+    view.copy_(src)
+
+
+def _host_array(view: Any) -> np.ndarray | None:
+    """``view``'s memory as a NumPy array, when values can be written straight into it."""
+    torch = _torch()
+    if view.device.type != "cpu" or not view.is_contiguous():
+        return None
+    if view.dtype in (torch.float32, torch.float64, torch.float16):
+        return view.detach().numpy()
+    if view.dtype == torch.bfloat16:
+        return view.detach().view(torch.int16).numpy().view(sampling.np_dtype("bfloat16"))
+    return None
+
+
+def fill_region(tensor: Any, dist: D.Distribution, shape: tuple[int, ...], start: tuple[int, ...], *, seed: int,
+                portable_seeding: bool = False, layout: Any = None, haar: bool = True) -> None:
+    """Draw ``dist`` (resolved for ``shape``) into the region ``[start, start + shape)`` of
+    ``tensor`` (a whole tensor, or a fused block) - on a DTensor, only into the part this
+    rank holds (:func:`local_box`), touching nothing else.  ``seed``: the row's seed.
+
+    Portable seeding: the held elements' values from :func:`initspec.portable.draw_stored`
+    (in the canonical order of ``layout``), written straight into CPU memory where it can
+    be, else copied in - the same bytes whatever the sharding.  Native seeding: a region
+    held whole is drawn as a plain tensor with ``Generator().manual_seed(seed)``; a part of
+    it (a shard) is drawn with the seed folded with the part's offset and shape
+    (:func:`initspec.portable.shard_seed`), so shards are independent and replicas equal;
+    orthogonal, delta-orthogonal and sparse draw the region whole on every rank (the same
+    seed, so the same tensor) and keep their part; identity and dirac compute their part.
+    Call under ``torch.no_grad()``."""
+    torch = _torch()
+    local, offset = local_box(tensor)
+    hit = _overlap(shape, start, offset, tuple(local.shape))
+    if hit is None:
+        return
+    loc, rel = hit
+    view = local[loc]
+    if view.numel() == 0:
+        return
+    if portable_seeding:
+        dt = sampling.dtype_name(view.dtype)
+        direct = _host_array(view)
+        if direct is not None and portable.canonical_order(shape, layout) == tuple(range(len(shape))):
+            portable.draw_stored(dist, shape, dt, row_seed=seed, layout=layout, index=rel, out=direct)
+        else:
+            _copy_values(view, portable.draw_stored(dist, shape, dt, row_seed=seed, layout=layout, index=rel))
+        return
+    draw = DRAW[type(dist)]
+
+    def gen(s: int) -> Any:
+        return torch.Generator(device=view.device).manual_seed(s)
+
+    if all(r.start == 0 and r.stop == n for r, n in zip(rel, shape)):
+        _fill(draw, view, dist, gen(seed), haar)
+    elif isinstance(dist, _POSITIONAL):
+        _copy_values(view, portable.draw_stored(dist, shape, sampling.dtype_name(view.dtype), row_seed=seed,
+                                                index=rel))
+    elif isinstance(dist, _WHOLE):
+        whole = torch.empty(shape, dtype=view.dtype, device=view.device)
+        draw(dist, whole, gen(seed), haar)
+        view.copy_(whole[rel])
+    else:
+        _fill(draw, view, dist, gen(portable.shard_seed(seed, [r.start for r in rel], tuple(view.shape))), haar)

@@ -15,6 +15,7 @@
         init: {scheme: he, distribution: normal}
       - match: {path: "encoder.layers.{i}.out.weight"}
         init: {scheme: normal, std: "0.02 / sqrt(2 * (i + 1))"}
+    seeding: portable               # optional (default native): the same bytes in every framework
 
 A rule selects parameters by normalized path glob, layer kind, parameter role, native
 type name and/or fused block; every given criterion must hold (a list means any of).
@@ -204,6 +205,11 @@ class Plan(BaseModel):
         default_factory=dict)
     """A spec per parameter role, used where no rule matches."""
     rules: Annotated[tuple[Rule, ...], Field(strict=False)] = ()
+    seeding: Literal["native", "portable"] = "native"
+    """``native``: each framework's own generator, seeded per parameter from (seed, path) - fast,
+    reproducible within one framework, device type and sharding; ``portable``: every value a
+    pure function of (seed, path, element index, law, dtype) - the same bytes in NumPy, PyTorch,
+    Keras and Flax, on any device and under any sharding (:mod:`initspec.portable`)."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -237,6 +243,8 @@ class Plan(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The plan as a file holds it (formulas as their strings; empty vars and types left out)."""
         empty = {k for k in ("vars", "types") if not getattr(self, k)}
+        if self.seeding == "native":  # the default: plan files written before the field read the same
+            empty.add("seeding")
         return self.model_dump(mode="json", exclude_none=True, exclude=empty)
 
     def rule_label(self, index: int) -> str:
