@@ -93,6 +93,10 @@ class ParamInfo:
     """Other normalized paths of the same tensor (tied parameters are planned once, under ``path``)."""
     notes: tuple[str, ...] = ()
     """What the backend does besides drawing the law (e.g. torch's zeroed ``padding_idx`` row)."""
+    scale_offset: float = 0.0
+    """A norm's scale whose layer multiplies by ``scale_offset + scale`` (Gemma's RMSNorm:
+    ``1 + weight``, so 1): its neutral init is zeros, and a law of mean near one doubles
+    the gain (``offset_norm_ones``).  0 for every other parameter."""
     handle: Any = field(default=None, repr=False)
     """The backend's own reference to the tensor (opaque to the core)."""
 

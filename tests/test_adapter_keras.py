@@ -528,7 +528,9 @@ def test_mha_clone_pitfall_int_seed_vs_unseeded():
 
 def test_attention_kernels_need_explicit_axes_to_match_native_einsum_fans():
     """Keras >= 3.15 gives EinsumDense's VarianceScaling initializers the einsum axes; an
-    initspec initializer sees only the shape, so the docs say to pass Axes."""
+    initspec initializer resolved on the bare shape reads a rank-3 kernel as a convolution,
+    and explicit Axes give the einsum's fans.  (Inside EinsumDense it receives the axes itself:
+    tests/test_real_models_keras.py.)"""
     spec = {"scheme": "glorot", "distribution": "uniform"}
     mha = keras.layers.MultiHeadAttention(num_heads=4, key_dim=16, kernel_initializer=I.GlorotUniform(seed=1))
     x = ops.ones((1, 3, 64))

@@ -51,14 +51,21 @@ different values on different backends (TF Philox, JAX threefry, torch generator
    reproducible *and* distinct kernels, seed per parameter (an initspec plan derives each
    parameter's seed from its path) or give each projection its own initializer.
 
-.. warning::
-   Since Keras 3.15, ``EinsumDense`` (and so ``MultiHeadAttention``) hands the einsum's
-   input/output axes to *VarianceScaling* initializers only, so native Glorot on a query
-   kernel (E, H, D) uses fan_in = E, fan_out = H·D.  An initspec
-   initializer is given just the shape, and ``layout="keras"`` reads a rank-3 kernel as a
-   convolution (fan_in = H·E, fan_out = D·E).  For attention kernels pass explicit axes:
-   ``layout=initspec.Axes(in_axes=(0,), out_axes=(1, 2))`` for query/key/value and
-   ``Axes(in_axes=(0, 1), out_axes=(2,))`` for the output kernel (H, D, E).
+Attention and einsum layers
+---------------------------
+Since Keras 3.15, ``EinsumDense`` (and so ``MultiHeadAttention``, whose query, key, value
+and output projections are EinsumDense layers) hands the einsum's input/output axes to the
+initializers that are ``keras.initializers.VarianceScaling`` instances: it clones them with
+``from_config({..., "input_axes": [...], "output_axes": [...]})``, so native Glorot on a
+query kernel (E, H, D) uses fan_in = E, fan_out = H·D (not the convolution reading of a
+rank-3 kernel, fan_in = H·E).  :class:`InitSpecInitializer` is such an instance, so it gets
+the same axes: the clone's layout becomes ``initspec.Axes(in_axes=input_axes,
+out_axes=output_axes)`` - (0,) / (1, 2) for query/key/value, (0, 1) / (2,) for the output
+kernel (H, D, E) - and its fans are Keras' own.  The clone's config holds that layout, so
+``model.save`` / ``load_model`` round-trip it.  An initializer built with an explicit
+``initspec.Axes`` layout reports those axes as ``input_axes``/``output_axes`` and is used as
+given; one with a named layout (``"keras"``, ``"torch"``, ``"jax"``) takes the layer's axes.
+Keras before 3.15 hands no axes to anyone: pass ``layout=initspec.Axes(...)`` there.
 
 Serialization
 -------------
@@ -142,16 +149,34 @@ def __getattr__(name: str) -> Any:  # the class itself is built on first use (im
 def _initializer_class() -> type:
     keras = require("keras")
 
+    # A VarianceScaling subclass (none of its behaviour is inherited) because EinsumDense hands
+    # the einsum's input/output axes only to VarianceScaling instances (module docstring).
     @keras.saving.register_keras_serializable(package="initspec", name="InitSpecInitializer")
-    class InitSpecInitializer(keras.initializers.Initializer):
+    class InitSpecInitializer(keras.initializers.VarianceScaling):
         """An initspec spec as a Keras initializer; ``get_config()`` is the spec itself
-        (plus ``layout`` and ``seed``).  See :mod:`initspec.adapters.keras` for seeding."""
+        (plus ``layout`` and ``seed``).  See :mod:`initspec.adapters.keras` for seeding and
+        for the axes ``EinsumDense`` passes (``input_axes``/``output_axes``)."""
 
-        def __init__(self, spec: Any, layout: Any = "keras", seed: Any = None):
+        def __init__(self, spec: Any, layout: Any = "keras", seed: Any = None, input_axes: Any = None,
+                     output_axes: Any = None):
             self.spec, self.layout = prepare(spec, layout)
+            if input_axes is not None and output_axes is not None and not isinstance(self.layout, Axes):
+                # EinsumDense's clone: the einsum's own axes (Keras' compute_fans: no receptive field)
+                self.layout = Axes(in_axes=tuple(int(a) for a in input_axes),
+                                   out_axes=tuple(int(a) for a in output_axes))
             if isinstance(seed, dict):  # a serialized SeedGenerator
                 seed = keras.saving.deserialize_keras_object(seed)
             self.seed = _check_seed(keras, seed)
+
+        @property
+        def input_axes(self) -> list[int] | None:
+            """The layout's input axes when it is an ``initspec.Axes`` (``EinsumDense`` then
+            keeps this initializer as it is), else None (it passes the einsum's axes)."""
+            return list(self.layout.in_axes) if isinstance(self.layout, Axes) else None
+
+        @property
+        def output_axes(self) -> list[int] | None:
+            return list(self.layout.out_axes) if isinstance(self.layout, Axes) else None
 
         def resolve(self, shape: Any) -> D.Distribution:
             """The law a tensor of ``shape`` receives (:func:`initspec.resolve`)."""
@@ -173,7 +198,8 @@ def _initializer_class() -> type:
             config = dict(config)
             layout = config.pop("layout", "keras")
             seed = config.pop("seed", None)
-            return cls(parse(config), layout=layout, seed=seed)
+            input_axes, output_axes = config.pop("input_axes", None), config.pop("output_axes", None)
+            return cls(parse(config), layout=layout, seed=seed, input_axes=input_axes, output_axes=output_axes)
 
         def __repr__(self) -> str:
             layout = self.layout.model_dump(mode="json") if isinstance(self.layout, Axes) else self.layout

@@ -58,6 +58,11 @@ Kinds, layouts and blocks
     Keras' (and torch's) conv fans, as the PyTorch walker reports ``Conv2d(groups=in)``.
     Norm layers (LayerNormalization, BatchNormalization, GroupNormalization,
     RMSNormalization) are kind ``norm``: gamma/scale -> role ``scale``, beta -> ``offset``.
+    So is any other layer that passes the structural test of
+    :mod:`initspec.adapters.keras._layers` (no sub-layers, one 1-D scale, an optional shift,
+    an ``epsilon``) and whose probe (``stateless_call`` with zeroed variables) shows a gain of
+    ``scale`` or ``1 + scale`` - keras-hub's Gemma ``RMSNormalization`` is the latter and
+    carries ``scale_offset=1`` (neutral init zeros; ``offset_norm_ones`` if a plan gives it ones).
     Recurrent parameters are split into gate blocks along the last axis - LSTM (and
     ConvLSTM) ``i, f, g, o``, GRU ``z, r, n`` (Keras' order, torch's names); GRU's
     ``reset_after`` bias (2, 3U) too, so each block is (2, U) - and carry
@@ -91,6 +96,7 @@ from ...layout import compute_fans, einsum_axes
 from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
 from ...spec import Axes
 from .._common import require
+from . import _layers
 from .random import check_dtype, sample
 
 __all__ = ["walk", "write"]
@@ -157,6 +163,7 @@ class _Classes:
         self.gru_cell = (L.GRUCell,)
         self.cells = (L.LSTMCell, L.GRUCell, L.SimpleRNNCell)
         self.conv_lstm = tuple(getattr(L, n) for n in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D") if hasattr(L, n))
+        self.probes: dict[Any, Any] = {}  # the norm probe's verdict per (class, configuration), one walk
 
 
 def _kind(layer: Any, name: str, ctx: _Context, C: _Classes) -> str:
@@ -311,6 +318,11 @@ def _may_own_weights(layer: Any, C: _Classes) -> bool:
 def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes, own: list[Any],
             found: dict[int, _Found]) -> None:
     kinds = {id(v): _kind(layer, _leaf(v), ctx, C) for v in own}
+    norm = None
+    if all(k == "other" for k in kinds.values()):  # an RMSNorm-style layer outside keras.layers?
+        norm = _layers.norm_of(keras, layer, own, C.probes)
+        if norm is not None:
+            kinds = {id(v): "norm" for v in own}
     kernel = next((v for name in _KERNELS for v in own if _leaf(v) == name), None)
     layer_real = layer_native = None
     if kernel is not None and len(kernel.shape) >= 2:
@@ -320,7 +332,7 @@ def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes
     for v in own:
         name = _leaf(v)
         kind = kinds[id(v)]
-        role = _role(kind, name)
+        role = norm.role(name) if norm is not None else _role(kind, name)
         path = normalize_path([*parts, name], role)
         if id(v) in found:
             if path != found[id(v)].fields["path"]:
@@ -332,7 +344,9 @@ def _record(keras: Any, layer: Any, parts: list[str], ctx: _Context, C: _Classes
             path=path, native_path=v.path, shape=shape, dtype=keras.backend.standardize_dtype(v.dtype), kind=kind,
             role=role, type=_type_name(layer, ctx, C), layout=real, native_layout=native,
             blocks=_blocks(layer, ctx, kind, name, shape, C), layer_fans=layer_real, layer_native_fans=layer_native,
-            hidden_size=_hidden_size(layer) if kind == "recurrent" else None, handle=_Handle(v)))
+            hidden_size=_hidden_size(layer) if kind == "recurrent" else None, handle=_Handle(v),
+            **({"scale_offset": norm.offset, "notes": (_layers.OFFSET_NOTE,)}
+               if norm is not None and norm.offset and role == "scale" else {})))
 
 
 def _leaf(variable: Any) -> str:

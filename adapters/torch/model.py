@@ -16,7 +16,31 @@ Linear, Conv*d           (out, in/groups, *k)      in/groups · rf       the sam
 ConvTranspose*d          (in, out/groups, *k)      in · rf (as Flax)    out/groups · rf (dim 1)
 Embedding(Bag)           (num, dim)                num (one-hot input)  dim
 Bilinear                 (out, in1, in2)           in1 · in2            in1 (``weight.size(1)``)
+HF ``Conv1D``            (in, out)                 in                   in (see below)
+token/position tables    (1, rows, dim)            rows                 torch's reading
 =======================  ========================  ===================  ==========================
+
+Layers outside ``torch.nn`` (:mod:`initspec.adapters.torch._layers`, docs/models.md):
+
+* Hugging Face's ``Conv1D`` (GPT-2, openai-gpt, ImageGPT ...) is kind ``dense`` with its
+  weight stored (in, out) = (nx, nf); both layouts read it so (torch's own
+  ``_calculate_fan_in_and_fan_out`` would swap the fans of this tensor - Hugging Face never
+  applies a fan-based torch init to it, and ``fans: native`` here gives the real fans).
+  Its bias carries the layer's fans.
+* Norms: torch's own (LayerNorm, GroupNorm, BatchNorm*, InstanceNorm*, RMSNorm), every
+  Hugging Face class of the registry ``HF_NORMS`` (LlamaRMSNorm, GemmaRMSNorm, T5LayerNorm
+  ...), and any module that passes the structural test (a leaf with a 1-D
+  ``weight``/``gamma``/``scale``, an optional same-size ``bias``/``beta``, and an
+  ``eps``/``variance_epsilon`` attribute) and whose probe - its ``forward`` run on a copy
+  with zeroed parameters - shows it scales by ``weight`` or by ``1 + weight``.  The scale is
+  role ``scale``, the shift ``offset``.  A ``1 + weight`` norm (Gemma's) carries
+  ``scale_offset=1`` and the note "scale = 1 + weight: the neutral init is zeros"; a plan
+  that gives it a law of mean near 1 (``ones``) is an ``offset_norm_ones`` error.
+* A parameter held directly by an unrecognised module and named like a learned token or
+  position table (``cls_token``, ``position_embeddings``, ``pos_embed`` ...) is kind and
+  role ``embedding``, read as (rows, dim) behind leading batch axes.
+* A tensor owned by an unrecognised module and by a recognised layer (BERT's
+  ``cls.predictions.bias``, tied to ``decoder.bias``) takes the recognised layer's kind.
 
 Fused parameters are split into blocks along dim 0: the q, k, v thirds of
 ``MultiheadAttention.in_proj_weight``/``in_proj_bias``; the gates i, f, g, o of LSTM and r,
@@ -64,6 +88,7 @@ from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
 from ...sampling import dtype_name
 from ...spec import Axes
 from .._common import require
+from . import _layers
 from .random import _check, fill_region, is_dtensor, local_box, sample_
 
 __all__ = ["walk", "write"]
@@ -108,9 +133,9 @@ def _kind(module: Any, nn: Any) -> str:
     return "other"
 
 
-def _role(kind: str, name: str) -> str:
+def _role(kind: str, name: str, norm: Any = None) -> str:
     if kind == "norm":
-        return {"weight": "scale", "bias": "offset"}.get(name, "other")
+        return norm.role(name) if norm is not None else {"weight": "scale", "bias": "offset"}.get(name, "other")
     if kind == "embedding":
         return "embedding" if name == "weight" else "other"
     if kind == "recurrent":
@@ -126,8 +151,11 @@ def _role(kind: str, name: str) -> str:
     return ROLE_BY_LEAF.get(name, "other")
 
 
-def _layouts(module: Any, kind: str, role: str, nn: Any) -> tuple[Any, Any]:
-    """(real layout, native layout) of one parameter (see the module docstring's table)."""
+def _layouts(module: Any, kind: str, role: str, nn: Any, in_out: bool = False) -> tuple[Any, Any]:
+    """(real layout, native layout) of one parameter (see the module docstring's table);
+    ``in_out``: a dense weight stored (in, out) (Hugging Face's Conv1D)."""
+    if in_out and role == "weight":
+        return IN0_OUT1, IN0_OUT1
     if kind == "conv_transpose" and role == "weight":
         return IN0_OUT1, "torch"
     if kind == "embedding" and role == "embedding":
@@ -151,13 +179,13 @@ def _blocks(module: Any, kind: str, name: str, shape: tuple[int, ...], nn: Any) 
     return ()
 
 
-def _layer_fans(module: Any, kind: str, nn: Any) -> tuple[Any, Any]:
+def _layer_fans(module: Any, kind: str, nn: Any, in_out: bool = False) -> tuple[Any, Any]:
     """The fans of a dense/conv layer's weight, real and native (None elsewhere)."""
     weight = module._parameters.get("weight") if kind in _WEIGHTED else None
     if weight is None or isinstance(weight, nn.parameter.UninitializedParameter) or weight.dim() < 2:
         return None, None
     shape = tuple(weight.shape)
-    real, native = _layouts(module, kind, "weight", nn)
+    real, native = _layouts(module, kind, "weight", nn, in_out)
     return _fans(shape, real), _fans(shape, native)
 
 
@@ -179,24 +207,43 @@ def walk(model: Any) -> list[ParamInfo]:
     found: dict[int, ParamInfo] = {}  # id(param) -> its record, in discovery order
     aliases: dict[int, list[str]] = {}
     dtypes: dict[Any, str] = {}
+    probes: dict[Any, Any] = {}  # the norm probe's verdict per (class, configuration)
     uninitialized = nn.parameter.UninitializedParameter
     for mod_name, module in model.named_modules(remove_duplicate=False):
         own = module._parameters
         if not own:
             continue
         kind = _kind(module, nn)
+        norm = None
+        in_out = False
+        if kind in ("norm", "other"):
+            norm = _layers.norm_of(module, nn, torch, probes)
+            if norm is not None:
+                kind = "norm"
+        if kind == "other" and _layers.hf_conv1d(module):
+            kind, in_out = "dense", True
         type_name = type(module).__name__
         layer_real = layer_native = None
         if kind in _WEIGHTED:
-            layer_real, layer_native = _layer_fans(module, kind, nn)
+            layer_real, layer_native = _layer_fans(module, kind, nn, in_out)
         prefix = mod_name.split(".") if mod_name else []
         for name, param in own.items():
             if param is None:
                 continue
-            role = _role(kind, name)
+            p_kind, role = kind, _role(kind, name, norm)
+            token = (p_kind == "other" and name in _layers.TOKEN_NAMES and not isinstance(param, uninitialized)
+                     and param.dim() >= 1)
+            if token:
+                p_kind, role = "embedding", "embedding"
             path = normalize_path([*prefix, name], role)
             if id(param) in found:
                 aliases.setdefault(id(param), []).append(path)
+                first = found[id(param)]
+                if first.kind == "other" and p_kind != "other":  # BERT's cls.predictions.bias = decoder.bias
+                    real, native = _layouts(module, p_kind, role, nn, in_out)
+                    found[id(param)] = dataclasses.replace(
+                        first, kind=p_kind, role=role, type=type_name, layout=real, native_layout=native,
+                        layer_fans=layer_real, layer_native_fans=layer_native)
                 continue
             native_path = f"{mod_name}.{name}" if mod_name else name
             if isinstance(param, uninitialized):
@@ -205,17 +252,24 @@ def walk(model: Any) -> list[ParamInfo]:
                     f"{native_path} belongs to a lazy module that has not seen an input yet: run one forward pass "
                     "(or give the module its input size) before planning", loc=(native_path,), value=type_name)
             shape = tuple(param.shape)
-            real, native = _layouts(module, kind, role, nn)
-            padding = getattr(module, "padding_idx", None) if kind == "embedding" and role == "embedding" else None
+            if token:
+                real, native = _layers.token_layout(shape), "torch"
+            else:
+                real, native = _layouts(module, p_kind, role, nn, in_out)
+            padding = getattr(module, "padding_idx", None) if p_kind == "embedding" and role == "embedding" else None
             dtype = dtypes.get(param.dtype) or dtypes.setdefault(param.dtype, dtype_name(param.dtype))
+            notes: tuple[str, ...] = ()
+            if padding is not None:
+                notes = (f"row {padding} (padding_idx) is zeroed after drawing, as torch's {type_name} does",)
+            offset = norm.offset if norm is not None and role == "scale" else 0
+            if offset:
+                notes = (_layers.OFFSET_NOTE,)
             found[id(param)] = ParamInfo(
-                path=path, native_path=native_path, shape=shape, dtype=dtype, kind=kind, role=role, type=type_name,
-                layout=real, native_layout=native, blocks=_blocks(module, kind, name, shape, nn),
+                path=path, native_path=native_path, shape=shape, dtype=dtype, kind=p_kind, role=role, type=type_name,
+                layout=real, native_layout=native, blocks=_blocks(module, p_kind, name, shape, nn),
                 layer_fans=layer_real, layer_native_fans=layer_native,
-                hidden_size=module.hidden_size if kind == "recurrent" else None,
-                notes=(f"row {padding} (padding_idx) is zeroed after drawing, as torch's {type_name} does",)
-                if padding is not None else (),
-                handle=_Handle(param, padding))
+                hidden_size=module.hidden_size if p_kind == "recurrent" else None,
+                notes=notes, scale_offset=offset, handle=_Handle(param, padding))
     for key, names in aliases.items():  # tied parameters: the other names of the tensor
         found[key] = dataclasses.replace(found[key], aliases=tuple(names))
     return list(found.values())

@@ -11,7 +11,9 @@ cause - problems of the plan itself first, then what they leave uncovered:
 1. a rule (``unused_rule``) or a declared type (``unused_type``) that matches nothing, with
    hints (a close path, a tied parameter, a close type, a kind nobody has);
 2. a law that reads fans given to a layer type the walker did not recognise
-   (``unknown_layer_type``): its layout would be a guess;
+   (``unknown_layer_type``): its layout would be a guess - and a law of mean near one given
+   to the scale of a norm whose gain is ``1 + scale`` (``offset_norm_ones``: Gemma's
+   RMSNorm, neutral at zeros);
 3. parameters no rule covers (``uncovered_parameter``), one error per (native type, role,
    kind) with the count and an example;
 4. per-parameter problems: formulas that cannot be computed or give a value the spec refuses,
@@ -264,7 +266,8 @@ class Inspection:
         return {"backend": self.backend, "parameters": [
             {"path": p.path, "native_path": p.native_path, "shape": list(p.shape), "dtype": p.dtype, "kind": p.kind,
              "role": p.role, "type": p.type, "layout": _layout_json(p.layout),
-             "native_layout": _layout_json(p.native_layout), "aliases": list(p.aliases)} for p in self.params],
+             "native_layout": _layout_json(p.native_layout), "aliases": list(p.aliases),
+             **({"notes": list(p.notes)} if p.notes else {})} for p in self.params],
             "unrecognised_types": self.unrecognised()}
 
     def to_text(self) -> str:
@@ -278,6 +281,13 @@ class Inspection:
             out.append(f"note: type {t} ({n} parameter{'s' if n != 1 else ''}) was not recognised as a layer (kind "
                        f"other); if it is one, declare it in the plan with its kind and layout: "
                        f"{declaration(t, rank=ranks.get(t))}")
+        offsets: dict[str, list[ParamInfo]] = {}
+        for p in self.params:
+            if p.scale_offset and p.role == "scale":
+                offsets.setdefault(p.type, []).append(p)
+        for t, ps in offsets.items():
+            out.append(f"note: {t} ({len(ps)} scale{'s' if len(ps) != 1 else ''}) multiplies by "
+                       f"{ps[0].scale_offset:g} + scale: its neutral init is zeros, not ones")
         return "\n".join(s.rstrip() for s in out)
 
     __str__ = to_text
@@ -847,6 +857,7 @@ def build_table(plan: Plan, params: list[ParamInfo], *, backend: str, seed: int 
                 f"{_near_kinds(c.rule, kinds, other)}{_near_paths(c.rule, index, aliases)}; fix or remove it (strict=False, "
                 "or plan --no-strict, makes this a warning)", loc=(c.label,)))
     problems += st.guesses.details()
+    problems += _offset_norms(rows)
     problems += _uncovered(uncovered, declared)
     errors = fused_errors + st.errors.details()
     warns: list[str] = []
@@ -860,6 +871,28 @@ def build_table(plan: Plan, params: list[ParamInfo], *, backend: str, seed: int 
         raise SpecError(errors, title=f"{len(errors)} problem{'s' if len(errors) != 1 else ''} resolving the plan "
                                       f"against the model (nothing was changed)")
     return PlanTable(plan, backend, rows, params, warns, seed)
+
+
+def _offset_norms(rows: list[PlanRow]) -> list[ErrorDetail]:
+    """``offset_norm_ones``: a law of mean >= 1/2 (nearer the usual ones than the neutral zeros)
+    given to the scale of a norm whose gain is ``1 + scale`` (Gemma's RMSNorm): the gain would
+    start near two, not one.  One error per (rule, native type)."""
+    found = _Problems()
+    for r in rows:
+        offset = r.param.scale_offset
+        if not offset or r.param.role != "scale":
+            continue
+        mean = r.distribution.mean
+        if not mean >= 0.5 * offset:  # a mean nearer the ones init than the neutral zeros
+            continue
+        found.add((r.rule, r.param.type), ErrorDetail(
+            "offset_norm_ones",
+            f"{r.rule} gives {r.distribution.describe()} (mean {mean:g}) to {r.path}, the scale of a "
+            f"{r.param.type}, which multiplies by {offset:g} + scale: its neutral init is zeros, and this law starts "
+            f"the gain near {offset + mean:g} instead of {offset:g}; give these scales {{scheme: zeros}} - e.g. a rule "
+            f"{{match: {{type: {r.param.type}, role: scale}}, init: {{scheme: zeros}}}}", loc=(r.rule,),
+            value=r.param.type), r.path)
+    return found.details()
 
 
 def _did_you_mean_type(name: str, types: list[str]) -> str:
