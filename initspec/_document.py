@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from json.decoder import JSONDecodeError, scanstring
 from json.scanner import NUMBER_RE
@@ -173,7 +174,8 @@ def _decode(raw: str | bytes, file: str | None, max_bytes: int) -> str:
         raw = bytes(raw)
         size = len(raw)
     else:
-        raise TypeError(f"expected str or bytes, got {type(raw).__name__}")
+        raise _error("wrong_type", f"the text to read must be a str or bytes, not {type(raw).__name__}", file,
+                     value=type(raw).__name__)
     if size > max_bytes:
         raise _too_large(size, max_bytes, file)
     if isinstance(raw, bytes):
@@ -283,9 +285,9 @@ class _YamlEvents(Reader, Scanner, Parser):
 
 def _yaml_error(exc: yaml.YAMLError, text: str, file: str | None) -> SpecError:
     if isinstance(exc, ReaderError):
-        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-        return _error("yaml_syntax", f"character U+{ord(char):04X} is not allowed in YAML",
-                      file, _linecol(text, exc.position))
+        code = ord(exc.character) if isinstance(exc.character, str) else int(exc.character)
+        return _error("yaml_syntax", f"character U+{code:04X} is not allowed in YAML",
+                      file, _linecol(text, min(max(exc.position, 0), len(text))))
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         parts = [exc.context, exc.problem]
@@ -317,6 +319,20 @@ def _load_yaml(text: str, file: str | None, max_depth: int) -> Document:
             raise _error("empty_document", "the document is empty (nothing but blanks and comments)",
                          file, (1, 1)) from None  # PyYAML refuses some blank lines, e.g. with tabs
         raise _yaml_error(exc, text, file) from None
+    except (ValueError, OverflowError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        # PyYAML's scanner itself fails on a few inputs (an escape beyond Unicode such as
+        # "\U0011FFFF" raises ValueError from chr()): report where it stopped
+        try:
+            mark = parser.get_mark()
+            pos: Pos | None = (mark.line + 1, mark.column + 1)
+        except Exception:  # noqa: BLE001 - the parser may be half built
+            pos = None
+        detail = str(exc)
+        if "chr()" in detail:
+            detail = "an escape sequence names a character beyond Unicode (the last is \\U0010FFFF)"
+        raise _error("yaml_syntax", f"invalid YAML: {detail}", file, pos) from None
     return Document(data, file, locs)
 
 
@@ -502,11 +518,28 @@ class _Json:
 
 # --------------------------------------------------------------------------- public API
 
+def _check_limits(max_bytes: Any, max_depth: Any, file: str | None) -> None:
+    for name, v in (("max_bytes", max_bytes), ("max_depth", max_depth)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise _error("wrong_type", f"{name} must be a positive integer", file, value=_short(v))
+
+
+def _short(value: Any) -> Any:
+    from .errors import safe_value
+
+    return safe_value(value)
+
+
 def load_text(text: str | bytes, *, fmt: Literal["yaml", "json"], filename: str | None = None,
               max_bytes: int = MAX_BYTES_DEFAULT, max_depth: int = MAX_DEPTH_DEFAULT) -> Document:
     """Parse YAML or JSON text (str or UTF-8 bytes) into a :class:`Document`."""
-    if fmt not in ("yaml", "json"):
-        raise _error("unknown_format", f"unknown format {fmt!r}; use 'yaml' or 'json'", filename, value=fmt)
+    if filename is not None and not isinstance(filename, str):
+        raise _error("wrong_type", f"filename must be a str, not {type(filename).__name__}", None,
+                     value=type(filename).__name__)
+    if not isinstance(fmt, str) or fmt not in ("yaml", "json"):
+        raise _error("unknown_format", f"unknown format {_short(fmt)!r}; use 'yaml' or 'json'", filename,
+                     value=_short(fmt))
+    _check_limits(max_bytes, max_depth, filename)
     decoded = _decode(text, filename, max_bytes)
     try:
         if fmt == "json":
@@ -518,11 +551,53 @@ def load_text(text: str | bytes, *, fmt: Literal["yaml", "json"], filename: str 
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
+
+
+def _read_regular(name: str, max_bytes: int) -> bytes:
+    """Up to ``max_bytes + 1`` bytes of the regular file ``name``.  Opened non-blocking and
+    checked with fstat before any read, so a FIFO (whose open and read would wait for a
+    writer forever) or a device is refused at once."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(name, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+            raise _error("file_unreadable", f"this is {what}, not a regular file; initspec reads spec and plan files "
+                         "only (save the text to a file, or pass it inline)", name)
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+        if len(raw) > max_bytes:
+            raise _too_large(max(st.st_size, len(raw)), max_bytes, name)
+        return raw
+    finally:
+        os.close(fd)
+
 
 def load_path(path: str | os.PathLike, *, fmt: Literal["yaml", "json"] | None = None,
               max_bytes: int = MAX_BYTES_DEFAULT, max_depth: int = MAX_DEPTH_DEFAULT) -> Document:
-    """Read and parse a spec file; the format comes from the suffix unless ``fmt`` is given."""
-    name = os.fsdecode(path)
+    """Read and parse a spec file; the format comes from the suffix unless ``fmt`` is given.
+
+    Only regular files are read: a FIFO, a device or a socket is refused at once
+    (``file_unreadable``), never waited on."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise _error("wrong_type", f"a file path is a str or os.PathLike, not {type(path).__name__}", None,
+                     value=type(path).__name__)
+    try:
+        name = os.fsdecode(path)
+    except (TypeError, ValueError, UnicodeError):
+        raise _error("wrong_type", "a file path is a str or os.PathLike", None, value=_short(path)) from None
+    if fmt is not None and (not isinstance(fmt, str) or fmt not in ("yaml", "json")):
+        raise _error("unknown_format", f"unknown format {_short(fmt)!r}; use 'yaml' or 'json'", name, value=_short(fmt))
+    _check_limits(max_bytes, max_depth, name)
     if fmt is None:
         fmt = _SUFFIXES.get(os.path.splitext(name)[1].lower())  # type: ignore[assignment]
         if fmt is None:
@@ -542,10 +617,7 @@ def load_path(path: str | os.PathLike, *, fmt: Literal["yaml", "json"] | None = 
     try:
         if os.path.isdir(name):
             raise _error("file_unreadable", "this is a directory, not a spec file", name)
-        with open(name, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
-            if len(raw) > max_bytes:
-                raise _too_large(max(os.fstat(handle.fileno()).st_size, len(raw)), max_bytes, name)
+        raw = _read_regular(name, max_bytes)
     except SpecError:
         raise
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: NUL in the path

@@ -91,10 +91,17 @@ def module(name: str, part: str = "") -> ModuleType:
 
 
 def _leaves(tree: Any, limit: int = 64) -> list[Any]:
+    """Up to ``limit`` leaves of a tree of mappings and sequences, visiting each container once
+    (a container that holds itself must not loop)."""
     out: list[Any] = []
     stack = [tree]
+    seen: set[int] = set()
     while stack and len(out) < limit:
         node = stack.pop()
+        if isinstance(node, (Mapping, list, tuple)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
         if isinstance(node, Mapping):
             stack.extend(node.values())
         elif isinstance(node, (list, tuple)):

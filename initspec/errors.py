@@ -16,11 +16,13 @@ capped at :data:`MAX_RENDERED` lines plus "and N more".
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["ErrorDetail", "SpecError", "ShapeError", "did_you_mean", "format_loc", "MAX_RENDERED", "NO_VALUE"]
+__all__ = ["ErrorDetail", "SpecError", "ShapeError", "did_you_mean", "format_loc", "MAX_RENDERED", "NO_VALUE",
+           "safe_value"]
 
 #: How many errors the rendered message lists before "and N more".
 MAX_RENDERED = 20
@@ -29,16 +31,49 @@ MAX_RENDERED = 20
 NO_VALUE: Any = object()
 
 
+#: Words longer than this get no "did you mean" (difflib is quadratic in the length).
+SUGGEST_MAX_LEN = 64
+
+
+def _big_int(value: int) -> str:
+    """A huge integer, described without converting it to decimal (Python refuses to write
+    more than ``sys.get_int_max_str_digits()`` digits, and the digits would say nothing)."""
+    digits = int(abs(value).bit_length() * 0.30102999566398120) + 1
+    return f"{'-' if value < 0 else ''}an integer of about {digits} digits"
+
+
 def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """``repr(value)`` cut to ``limit`` characters - never raising, whatever the value (huge
+    integers, objects whose ``__repr__`` fails, deep containers)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return _big_int(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int over the digit limit inside a container, a deep one
+        text = f"<{type(value).__name__}>"
+    except Exception:  # noqa: BLE001 - a user object with a broken __repr__
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def safe_value(value: Any) -> Any:
+    """``value`` as strict JSON can carry it: finite numbers, strings, bools and None as they
+    are, anything else (huge ints, inf/NaN, containers, objects) as a short repr."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 200 else _big_int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    return _short_repr(value)
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, n: int = 1) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
-    if not isinstance(word, str):
+    if not isinstance(word, str) or len(word) > SUGGEST_MAX_LEN:
         return ""
-    matches = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
+    choices = list(choices)
+    matches = difflib.get_close_matches(word, choices, n=n, cutoff=0.6)
     if not matches:
         lowered = {c.lower(): c for c in choices}
         if word.lower() in lowered:
@@ -108,8 +143,7 @@ class ErrorDetail:
             "code": self.code,
         }
         if self.has_value:
-            value = self.value
-            out["got"] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+            out["got"] = safe_value(self.value)
         return out
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from . import _document
-from .errors import ErrorDetail, SpecError
+from .errors import ErrorDetail, SpecError, safe_value
 from .formats import FORMAT_VERSION, MIGRATIONS, locate, migrate, write_atomic
 from .parsing import parse
 from .plans import PlanTable, parse_plan
@@ -50,6 +50,7 @@ def _detect_kind(data: dict[str, Any]) -> str:
 def from_document(doc: Any, kind: str | None = None) -> Any:
     """A spec or plan from an already read :class:`initspec._document.Document` (callers that
     keep the document to locate later errors in it)."""
+    _check_kind(kind)
     data = doc.data
     if not isinstance(data, dict):
         file, line, col = locate(doc, ())
@@ -74,17 +75,27 @@ def from_document(doc: Any, kind: str | None = None) -> Any:
     return parse(body, document=doc)
 
 
+def _check_kind(kind: Any) -> None:
+    if kind is not None and (not isinstance(kind, str) or kind not in ("spec", "plan")):
+        raise SpecError.single("invalid_choice", "kind must be 'spec', 'plan' or None (decided by the keys)",
+                               loc=("kind",), value=safe_value(kind))
+
+
 def load(path: str | os.PathLike[str], *, kind: str | None = None) -> Any:
     """Read a spec (or plan) from a ``.json``, ``.yaml`` or ``.yml`` file.
 
     ``kind`` is ``"spec"``, ``"plan"`` or None (decided by the keys: ``scheme`` means spec).
     Every problem raises :class:`~initspec.SpecError` with file:line:col locations.
     """
+    _check_kind(kind)
     return from_document(_document.load_path(path), kind)
 
 
 def loads(text: str | bytes, *, fmt: str = "yaml", kind: str | None = None, filename: str | None = None) -> Any:
     """Like :func:`load`, from a string."""
+    _check_kind(kind)
+    if not isinstance(fmt, str):
+        raise SpecError.single("unknown_format", "fmt must be 'yaml' or 'json'", loc=("fmt",), value=safe_value(fmt))
     return from_document(_document.load_text(text, fmt=fmt, filename=filename or f"<{fmt}>"), kind)
 
 
@@ -103,14 +114,16 @@ def dumps(obj: Any, *, fmt: str = "yaml") -> str:
     """The canonical file text of a spec or plan (with ``format_version``)."""
     payload = _payload(obj)
     if fmt == "json":
-        return json.dumps(payload, indent=2) + "\n"
+        return json.dumps(payload, indent=2, allow_nan=False) + "\n"
     if fmt == "yaml":
         return yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)
-    raise SpecError.single("unknown_format", "fmt must be 'json' or 'yaml'", value=fmt)
+    raise SpecError.single("unknown_format", "fmt must be 'json' or 'yaml'", value=safe_value(fmt))
 
 
 def dump(obj: Any, path: str | os.PathLike[str]) -> Path:
     """Write a spec or plan to ``path`` (format from the suffix), atomically."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError.single("wrong_type", "dump() writes to a path (str or os.PathLike)", value=type(path).__name__)
     path = Path(path)
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(path.suffix.lower())
     if fmt is None:
@@ -133,9 +146,10 @@ def plan(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True)
 
 
 def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True, transactional: bool = False,
-          checkpoint: Any = None, seeding: str | None = None) -> Manifest:
+          checkpoint: Any = None, data: Any = None, seeding: str | None = None) -> Manifest:
     """Resolve ``plan`` (a :class:`~initspec.Plan`, a mapping or the path of a plan file)
-    against ``model``, then draw every parameter (:func:`initspec.plans.apply`).  ``seeding``
+    against ``model``, then draw every parameter; a plan with an ``lsuv:`` section then
+    rescales its layers on the batch ``data`` (:func:`initspec.plans.apply`).  ``seeding``
     (``native``/``portable``) overrides the plan's ``seeding:``."""
     return _apply(_as_plan(plan), model, seed=seed, strict=strict, transactional=transactional,
-                  checkpoint=checkpoint, seeding=seeding)
+                  checkpoint=checkpoint, data=data, seeding=seeding)

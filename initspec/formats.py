@@ -14,6 +14,7 @@ This module imports nothing else from initspec but the errors, so the parsers
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -76,20 +77,94 @@ def migrate(data: dict[str, Any], *, kind: str, document: Any = None, current: i
     return out
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a failed write
-    never leaves a half file (or a damaged old one)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable (where the system lets a folder be fsynced)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(directory, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a failed write never leaves a half file (or a
+    damaged old one), and readers see the old file or the new one, never a mix.
+
+    The text goes to a temporary file beside the target, is flushed and fsynced, then
+    renamed over the target, and the folder is fsynced, so the new file survives a crash.
+    Like a careful editor:
+
+    * an existing file keeps its permission bits (and, where allowed, its owner); a new file
+      gets the usual ``0o666`` minus the umask, not the temporary file's ``0o600``;
+    * a symlink is followed: the file it points to is replaced and the link is kept;
+    * a hard-linked file is replaced by a new file (a rename cannot write through a hard
+      link without giving up atomicity): the other names keep the old text;
+    * a failure is a :class:`~initspec.SpecError` (``file_unwritable``) naming ``path`` -
+      never the temporary file, which is removed.
+
+    Returns ``path`` as given (a :class:`~pathlib.Path`).
+    """
+    given = Path(path)
+    target = os.path.realpath(given)  # through every symlink: write the real file, keep the links
+    directory = os.path.dirname(target) or "."
+    tmp = None
+    try:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+            st = os.stat(target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise SpecError.single("file_unwritable", "this is not a regular file; give the path of a file to write",
+                                   file=str(given))
+        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)
+            if st is not None and hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+                except OSError:  # not ours to give away: the new file stays the writer's
+                    pass
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        tmp = None
+        _fsync_dir(directory)
+    except SpecError:
         raise
-    return path
+    except OSError as exc:
+        why = exc.strerror if exc.filename is not None or exc.strerror else str(exc)  # never the temp file's name
+        raise SpecError.single("file_unwritable", f"cannot write the file ({why or type(exc).__name__})",
+                               file=str(given)) from None
+    except UnicodeEncodeError as exc:
+        raise SpecError.single("file_unwritable", f"the text cannot be written as UTF-8 ({exc.reason})",
+                               file=str(given)) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return given

@@ -29,14 +29,15 @@ to choose the other convention deliberately.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union
 
-from .errors import ShapeError, did_you_mean
+from .errors import ShapeError, SpecError, did_you_mean
 from .spec import Axes
 
-__all__ = ["LayoutName", "Layout", "Fans", "LAYOUTS", "normalize_layout", "compute_fans", "check_shape",
+__all__ = ["LayoutName", "Layout", "Fans", "LAYOUTS", "normalize_layout", "compute_fans", "check_shape", "MAX_DIM",
            "output_axes", "einsum_axes"]
 
 LayoutName = Literal["torch", "keras", "jax", "flax"]
@@ -99,16 +100,52 @@ def normalize_layout(layout: object, *, loc: tuple[str | int, ...] = ("layout",)
         loc=loc, value=layout)
 
 
-def check_shape(shape: object) -> tuple[int, ...]:
-    """Validate a tensor shape: a sequence of non-negative ints."""
+#: The largest dimension, and number of elements, a tensor may have (int64 indexing: every
+#: framework's limit).
+MAX_DIM = 2**63 - 1
+#: Shapes with more axes are refused (NumPy's limit is 64; no framework allows more).
+MAX_RANK = 64
+
+
+def _dim(d: object) -> int | None:
+    """``d`` as a Python int when it is an integer (``int``, ``np.int64``, ``torch.Size`` entries:
+    anything with ``__index__``), else None; booleans are not dimensions."""
+    if isinstance(d, bool) or type(d).__name__ == "bool_":
+        return None
     try:
-        dims = tuple(shape)  # type: ignore[arg-type]
+        return operator.index(d)  # type: ignore[arg-type]
     except TypeError:
-        dims = None
-    if dims is None or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
-        raise ShapeError.single("bad_shape", "a shape is a sequence of non-negative integers, e.g. (256, 128)",
-                                loc=("shape",), value=shape)
-    return tuple(int(d) for d in dims)
+        return None
+
+
+def check_shape(shape: object) -> tuple[int, ...]:
+    """Validate a tensor shape: a sequence of non-negative integers (Python or NumPy ints,
+    anything with ``__index__``), each and their product at most ``2**63 - 1``."""
+    bad = "a shape is a sequence of non-negative integers, e.g. (256, 128)"
+    if isinstance(shape, (str, bytes, dict)) or not hasattr(shape, "__iter__"):
+        raise ShapeError.single("bad_shape", bad, loc=("shape",), value=shape)
+    dims: list[int] = []
+    try:
+        for d in shape:  # type: ignore[attr-defined]
+            v = _dim(d)
+            if v is None or v < 0:
+                raise ShapeError.single("bad_shape", bad, loc=("shape",), value=shape)
+            dims.append(v)
+            if len(dims) > MAX_RANK:
+                raise ShapeError.single("bad_shape", f"a shape has at most {MAX_RANK} axes", loc=("shape",),
+                                        value=f"{len(dims)}+ axes")
+    except SpecError:
+        raise
+    except Exception:  # noqa: BLE001 - a hostile iterable
+        raise ShapeError.single("bad_shape", bad, loc=("shape",), value=shape) from None
+    size = 1
+    for v in dims:
+        size *= v if v else 1
+        if v > MAX_DIM or size > MAX_DIM:
+            raise ShapeError.single(
+                "bad_shape", "a dimension, and the number of elements, are at most 2**63 - 1 (int64 indexing, "
+                "every framework's limit)", loc=("shape",), value=tuple(dims))
+    return tuple(dims)
 
 
 def _norm_axes(axes: Sequence[int], rank: int, role: str) -> tuple[int, ...]:

@@ -511,9 +511,10 @@ def test_load_path_file_errors(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(_document, "open", denied, raising=False)
+    monkeypatch.setattr(_document.os, "open", denied)  # files are opened with os.open (non-blocking)
     with pytest.raises(SpecError) as info:
         load_path(tmp_path / "locked.yaml")
+    monkeypatch.undo()
     assert info.value.codes == ["file_unreadable"] and "Permission denied" in info.value.errors[0].message
 
 

@@ -142,8 +142,10 @@ def test_dump_is_atomic_and_refuses_unknown_suffix(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(SpecError) as info:  # a located error naming the user's file, never the temp file
         initspec.dump(initspec.parse({"scheme": "ones"}), p)
+    assert info.value.codes == ["file_unwritable"] and info.value.errors[0].file == str(p)
+    assert "disk full" in str(info.value) and ".tmp" not in str(info.value)
     assert p.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["keep.yaml"]  # no temp file left behind
     monkeypatch.undo()
