@@ -10,28 +10,34 @@ and a stable code.
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ._plain import INTERNAL, plain_data
-from .errors import NO_VALUE, ErrorDetail, SpecError, did_you_mean
+from .errors import NO_VALUE, SUGGEST_MAX_LEN, ErrorDetail, SpecError, _short_repr, did_you_mean, safe_value
 from .formats import migrate
 from .schemes import SCHEMES, Spec, model_of, scheme_names
 from .spec import BaseSpec
 
-__all__ = ["Spec", "SCHEMES", "parse", "parse_model", "validation_errors", "scheme_names"]
+__all__ = ["Spec", "SCHEMES", "parse", "parse_model", "validation_errors", "scheme_names", "check_expansions",
+           "expansion_error"]
 
 
+@functools.lru_cache(maxsize=256)
 def suggest_scheme(word: str) -> str:
     """ "; did you mean ...?" for a mistyped scheme, matching presets by their short name too
     (``glorot_uniform`` -> ``keras.glorot_uniform``, ``jax.glorot_uniform`` ...)."""
     import difflib
 
+    if len(word) > SUGGEST_MAX_LEN:
+        return ""
     names = scheme_names()
     by_short: dict[str, list[str]] = {}
     for name in names:
@@ -76,8 +82,27 @@ _CODE_BY_TYPE = {
 _NUMBER_TYPES = {"float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"}
 
 
+#: How many errors of one ValidationError get "did you mean" suggestions (difflib is slow;
+#: a file of 100k unknown keys must not spend minutes suggesting).
+SUGGEST_LIMIT = 1000
+
+#: _unwrap's answers by type id (the type kept alive beside its answer).
+_UNWRAPPED: dict[int, tuple[Any, list[Any]]] = {}
+
+
 def _unwrap(tp: Any) -> list[Any]:
-    """The concrete candidate types behind Annotated / Optional / Union."""
+    """The concrete candidate types behind Annotated / Optional / Union (cached: the spec
+    union has some 70 members, and every error used to unwrap it again)."""
+    hit = _UNWRAPPED.get(id(tp))
+    if hit is not None and hit[0] is tp:
+        return hit[1]
+    out = _unwrap_uncached(tp)
+    if len(_UNWRAPPED) < 4096:
+        _UNWRAPPED[id(tp)] = (tp, out)
+    return out
+
+
+def _unwrap_uncached(tp: Any) -> list[Any]:
     origin = typing.get_origin(tp)
     if origin is Annotated:
         return _unwrap(typing.get_args(tp)[0])
@@ -109,8 +134,19 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> tuple[Any, ...]:
     return tuple(path)
 
 
-def _parent_model(root: Any, data: Any, path: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that validates the mapping at ``path``."""
+def _parent_model(root: Any, data: Any, path: tuple[Any, ...],
+                  cache: dict[Any, Any] | None = None) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` (``cache``: answers already
+    found during one conversion, by the path's shape and the mapping's scheme)."""
+    if cache is not None:
+        current = data
+        for part in path:
+            current = current[part] if isinstance(current, (dict, list)) and _has(current, part) else None
+        tag = current.get("scheme") if isinstance(current, dict) else None
+        key = (tuple(0 if isinstance(p, int) else p for p in path), tag if isinstance(tag, str) else None)
+        if key not in cache:
+            cache[key] = _parent_model(root, data, path)
+        return cache[key]
     candidates = _unwrap(root)
     current = data
     for part in path:
@@ -131,6 +167,60 @@ def _parent_model(root: Any, data: Any, path: tuple[Any, ...]) -> type[BaseModel
     return models[0] if len(models) == 1 else None
 
 
+def _fields_of(model: type[BaseModel] | None, cache: dict[Any, Any]) -> tuple[list[str], str]:
+    """A model's field names and the "; allowed: ..." text of its unknown-field errors (once
+    per model and conversion)."""
+    key = ("fields", model)
+    if key not in cache:
+        known = list(model.model_fields) if model is not None else []
+        cache[key] = (known, f"; allowed: {', '.join(known)}" if known else "")
+    return cache[key]
+
+
+def _has(container: dict | list, part: Any) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(part, int) and -len(container) <= part < len(container)
+
+
+def non_ascii_note(word: str) -> str:
+    """`` (the key contains non-ASCII characters: 'с' U+0441 CYRILLIC SMALL LETTER ES)`` for
+    a word that looks like ASCII but is not; ``""`` otherwise."""
+    if word.isascii():
+        return ""
+    odd = list(dict.fromkeys(c for c in word if ord(c) > 127))[:3]
+    names = ", ".join(f"{c!r} U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in odd)
+    return f" (the key contains non-ASCII characters: {names})"
+
+
+def _ascii_twin(word: str, target: str) -> bool:
+    """Whether ``word`` is ``target`` written with look-alike or accented letters."""
+    if word == target or len(word) != len(target):
+        return False
+    folded = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+    if folded == target:
+        return True
+    diff = sum(1 for a, b in zip(word, target) if a != b)
+    return diff <= 2 and all(ord(a) > 127 for a, b in zip(word, target) if a != b)
+
+
+def _scheme_key(value: Any) -> str | None:
+    """The key of a mapping without 'scheme' that was probably meant to be it."""
+    if not isinstance(value, dict):
+        return None
+    import difflib
+
+    for i, key in enumerate(value):
+        if i >= 1000:
+            break
+        if isinstance(key, str) and (_ascii_twin(key, "scheme") or (
+                len(key) <= SUGGEST_MAX_LEN and key.lower() != "scheme"
+                and difflib.SequenceMatcher(None, key.lower(), "scheme").ratio() >= 0.8)
+                or key.lower() == "scheme"):
+            return key
+    return None
+
+
 def _choices(expected: str) -> list[str]:
     return re.findall(r"'([^']*)'", expected)
 
@@ -140,6 +230,8 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
     """Convert a pydantic ``ValidationError`` into located :class:`ErrorDetail` objects."""
     out: list[ErrorDetail] = []
     seen: set[tuple[Any, ...]] = set()
+    parents: dict[Any, Any] = {}
+    budget = SUGGEST_LIMIT
     for err in exc.errors(include_url=False):
         etype = err["type"]
         path = _data_path(data, err["loc"])
@@ -151,15 +243,20 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
         code = _CODE_BY_TYPE.get(etype, etype if etype.islower() and "_" in etype else "invalid_value")
         message = err["msg"]
         key_error = False
+        suggest = budget > 0
+        if etype in ("extra_forbidden", "literal_error", "union_tag_invalid"):
+            budget -= 1
         if etype == "extra_forbidden":
             key_error = True
-            parent = _parent_model(root, data, path[:-1])
-            known = list(parent.model_fields) if parent else []
-            message = f"unknown field {path[-1]!r}{did_you_mean(str(path[-1]), known)}"
-            if known:
-                message += f"; allowed: {', '.join(known)}"
+            parent = _parent_model(root, data, path[:-1], parents)
+            known, allowed = _fields_of(parent, parents)
+            key = path[-1] if path else ""
+            message = f"unknown field {_short_repr(key)}{did_you_mean(str(key), known) if suggest else ''}"
+            if isinstance(key, str):
+                message += non_ascii_note(key)
+            message += allowed
         elif etype == "missing":
-            parent = _parent_model(root, data, path[:-1])
+            parent = _parent_model(root, data, path[:-1], parents)
             field = parent.model_fields.get(str(path[-1])) if parent else None
             desc = f" ({field.description})" if field is not None and field.description else ""
             message = f"required field {path[-1]!r} is missing{desc}"
@@ -169,6 +266,11 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
             if tag is None:
                 code = "missing_scheme"
                 message = "every spec needs a 'scheme' (e.g. scheme: he)"
+                near = _scheme_key(value)
+                if near is not None:
+                    message += f"; did you mean 'scheme' for the key {near!r}?{non_ascii_note(near)}"
+                    path = path + (near,)
+                    key_error = True
             elif not isinstance(tag, str):
                 code = "wrong_type"
                 message = "a scheme is a name such as he, glorot or torch.kaiming_uniform"
@@ -176,13 +278,15 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
                 value = tag
             else:
                 code = "unknown_scheme"
-                hint = suggest_scheme(tag) if isinstance(tag, str) else ""
-                message = f"unknown scheme {tag!r}{hint}; see `initspec schema` or docs/schemes.md for the list"
+                hint = suggest_scheme(tag) if suggest else ""
+                message = (f"unknown scheme {_short_repr(tag)}{hint}{non_ascii_note(tag)}; see `initspec schema` or "
+                           "docs/schemes.md for the list")
                 path = path + ("scheme",)
                 value = tag
         elif etype == "literal_error":
             choices = _choices(err.get("ctx", {}).get("expected", ""))
-            message = f"unknown value {value!r}{did_you_mean(str(value), choices)}; expected one of {', '.join(choices)}"
+            hint = did_you_mean(value, choices) if suggest and isinstance(value, str) else ""
+            message = f"unknown value {_short_repr(value)}{hint}; expected one of {', '.join(choices)}"
         elif etype in _NUMBER_TYPES:
             if isinstance(value, bool):
                 code, message = "bool_as_number", "expected a number, got a boolean"
@@ -216,10 +320,87 @@ def parse_model(model: Any, data: Any, *, document: Any = None, loc: Sequence[st
     """Validate ``data`` against a model or type, raising :class:`SpecError` on failure."""
     adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
     try:
-        return adapter.validate_python(data)
+        result = adapter.validate_python(data)
     except ValidationError as exc:
         root = model._type if isinstance(model, TypeAdapter) else model
         raise SpecError(validation_errors(exc, data, root, document=document, prefix=loc)) from None
+    check_expansions(result, document=document, loc=loc)
+    return result
+
+
+def expansion_error(spec: BaseSpec, exc: ValidationError) -> SpecError:
+    """A preset whose fields expand to an invalid plain spec (``{scheme: torch.uniform, a: 2}``:
+    U(2, 1)), as a SpecError on the preset, located at the preset field the user gave that
+    feeds the failing plain field (``a``), else at the root."""
+    details = []
+    fields = {k: safe_value(v) for k, v in spec.to_dict().items() if k != "scheme"}
+    for err in exc.errors(include_url=False):
+        etype = err["type"]
+        code = etype if etype.islower() and "_" in etype and etype in _PRESET_CODES else "invalid_value"
+        details.append(ErrorDetail(code, f"{spec.scheme} with {fields or 'its defaults'} expands to an invalid "
+                                   f"{_plain_name(err)}: {err['msg']}; change the preset's fields",
+                                   loc=_preset_field(spec, err), value=fields))
+    return SpecError(details)
+
+
+def _preset_field(spec: BaseSpec, err: dict[str, Any]) -> tuple[str, ...]:
+    """The field of ``spec`` behind a plain spec's error: one the user set whose value is the
+    failing plain field's (or any value the check names), else the first field the user set."""
+    data = err.get("input") if isinstance(err.get("input"), dict) else {}
+    ctx = err.get("ctx") or {}
+    wanted = [data.get(ctx["field"])] if ctx.get("field") in data else []
+    wanted += [v for k, v in ctx.items() if k != "field"]
+    given = [k for k in spec.model_fields_set if k != "scheme"]
+    for name in given:
+        if any(getattr(spec, name, None) == w for w in wanted if w is not None):
+            return (name,)
+    return (given[0],) if given else ()
+
+
+#: The codes a preset's expansion may report as they are (the plain spec's own checks).
+_PRESET_CODES = frozenset({"bad_interval", "missing_bound", "missing_bounds_unit", "missing_slope", "unused_field",
+                           "out_of_range"})
+
+
+def _plain_name(err: dict[str, Any]) -> str:
+    data = err.get("input")
+    scheme = data.get("scheme") if isinstance(data, dict) else None
+    return f"{scheme!s} spec" if scheme else "spec"
+
+
+def check_expansions(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> None:
+    """Expand every preset inside ``obj`` (a spec, a plan, any validated model): a preset whose
+    fields make an invalid plain spec (``{scheme: torch.uniform, a: 2}``: U(2, 1)) is an error
+    here, at validation, not later when a tensor is resolved.  Presets that need a layer's
+    numbers (``torch.default_bias`` without ``fan_in``) are left to plans, which fill them in."""
+    from .presets import Preset
+
+    errors: list[ErrorDetail] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(obj, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Preset):
+            try:
+                node.expand()
+            except ValidationError as exc:
+                full = tuple(loc) + path
+                file = getattr(document, "filename", None)
+                for e in expansion_error(node, exc).errors:
+                    e = e.with_prefix(full)
+                    pos = None
+                    if document is not None:
+                        pos = document.locate_key(e.loc) or document.locate(e.loc) or document.locate(full)
+                    errors.append(e.with_location(file, *(pos or (None, None))))
+            except (SpecError, ArithmeticError):  # needs a layer's numbers / overflows: resolution reports it
+                pass
+        elif isinstance(node, BaseModel):
+            stack += [(getattr(node, name, None), path + (name,)) for name in type(node).model_fields]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, path + (i,)) for i, v in enumerate(node)]
+        elif isinstance(node, dict):
+            stack += [(v, path + (k,)) for k, v in node.items()]
+    if errors:
+        raise SpecError(errors)
 
 
 def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> BaseSpec:
@@ -242,6 +423,8 @@ def parse(obj: Any, *, document: Any = None, loc: Sequence[str | int] = ()) -> B
     if "format_version" in obj:
         obj = migrate(obj, kind="spec", document=document)
     try:
-        return _SPEC_ADAPTER.validate_python(obj, context=INTERNAL)
+        spec = _SPEC_ADAPTER.validate_python(obj, context=INTERNAL)
     except ValidationError as exc:
         raise SpecError(validation_errors(exc, obj, Spec, document=document, prefix=loc)) from None
+    check_expansions(spec, document=document, loc=loc)
+    return spec

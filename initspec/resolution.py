@@ -12,15 +12,19 @@ the result; ``explain`` prints it; the conformance suite tests samples against i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
 
+from pydantic import ValidationError
+
 from . import distributions as D
 from .distributions import Derivation
-from .errors import ShapeError
+from .errors import ShapeError, SpecError, safe_value
 from .gain import gain_value, nonlinearity_gain
 from .layout import Layout, check_shape, compute_fans, normalize_layout, output_axes
+from .parsing import expansion_error
 from .presets import Preset
 from .spec import (
     Axes,
@@ -70,12 +74,69 @@ def resolve(spec: Any, shape: Any, layout: Any = None) -> D.Distribution:
 
 @functools.lru_cache(maxsize=4096)
 def _resolve_cached(spec: BaseSpec, shape: tuple[int, ...], layout: Layout | None) -> D.Distribution:
-    plain = expand(spec)
-    ctx = _Ctx(spec, plain, shape, layout)
-    handler = _HANDLERS.get(type(plain))
-    if handler is None:  # pragma: no cover - every plain scheme has a handler (tested)
-        raise TypeError(f"no resolution for {type(plain).__name__}")
-    return handler(ctx, plain)
+    try:
+        plain = expand(spec)
+        ctx = _Ctx(spec, plain, shape, layout)
+        handler = _HANDLERS.get(type(plain))
+        if handler is None:  # pragma: no cover - every plain scheme has a handler (tested)
+            raise TypeError(f"no resolution for {type(plain).__name__}")
+        dist = handler(ctx, plain)
+        _check_finite(dist, spec, shape)
+    except ValidationError as exc:  # a preset whose fields make an invalid plain spec
+        raise expansion_error(spec, exc) from None
+    except (ArithmeticError, ValueError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise _non_finite(spec, shape, f"computing the law failed ({type(exc).__name__}: {exc})") from None
+    return dist
+
+
+def _culprit(spec: BaseSpec, shape: tuple[int, ...]) -> tuple[tuple[str, ...], Any]:
+    """The field most likely behind a non-finite law: the number of largest magnitude (or the
+    shape, when a dimension is what is huge)."""
+    best: tuple[float, tuple[str, ...], Any] = (-1.0, (), None)
+    for name, value in spec.to_dict().items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            size = abs(math.log2(abs(value))) if value else 0.0
+            if size > best[0]:
+                best = (size, (name,), value)
+        elif isinstance(value, dict):  # a gain given as {nonlinearity: leaky_relu, negative_slope: ...}
+            for sub, v in value.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v:
+                    size = abs(math.log2(abs(v)))
+                    if size > best[0]:
+                        best = (size, (name, sub), v)
+    if shape and max(shape) > 2**40 and math.log2(max(shape)) > best[0]:
+        return ("shape",), shape
+    return best[1], best[2]
+
+
+def _non_finite(spec: BaseSpec, shape: tuple[int, ...], what: str) -> SpecError:
+    loc, value = _culprit(spec, shape)
+    return SpecError.single(
+        "non_finite_law", f"{spec.scheme} on shape {_short_shape(shape)}: {what}; the numbers are beyond what a "
+        "float64 holds - bring them into a sensible range", loc=loc,
+        value=safe_value(value) if value is not None else spec.to_dict())
+
+
+def _short_shape(shape: tuple[int, ...]) -> str:
+    text = str(tuple(d if d < 10**15 else f"~2**{d.bit_length()}" for d in shape)).replace("'", "")
+    return text
+
+
+def _check_finite(dist: D.Distribution, spec: BaseSpec, shape: tuple[int, ...]) -> None:
+    """Every number of a resolved law - its parameters, mean, variance and (finite by nature)
+    bounds - is finite; a finite spec can still overflow (``gain: 1e300`` squares to inf)."""
+    numbers: dict[str, float] = {}
+    for f in dataclasses.fields(dist):
+        v = getattr(dist, f.name)
+        if isinstance(v, float):
+            numbers[f.name] = v
+    numbers["mean"], numbers["variance"] = dist.mean, dist.var
+    bad = {k: v for k, v in numbers.items() if not math.isfinite(v)}
+    if bad:
+        name, value = next(iter(bad.items()))
+        raise _non_finite(spec, shape, f"the law's {name} is {value!r}")
 
 
 class _Ctx:
@@ -140,7 +201,11 @@ def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
             scale = _solve_parent_std(spec.mean, spec.std, lower, upper)
             notes.append(f"parent std {scale:.6g} solved so the truncated std is {spec.std:.6g}")
     dist = D.TruncatedNormal(loc=spec.mean, scale=scale, low=lower, high=upper)
-    if dist.mass < 1e-12:
+    a, b = dist.alpha, dist.beta
+    nearest = 0.0 if a <= 0.0 <= b else min(abs(a), abs(b))
+    # refused when the whole tail beyond the nearest bound holds under 1e-12 (the bounds are
+    # more than 7 std from the mean); a narrow interval near the mean is fine, however small
+    if not dist.mass > 0.0 or 0.5 * math.erfc(nearest / math.sqrt(2.0)) < 1e-12:
         raise ShapeError.single(
             "empty_truncation",
             f"[{lower:g}, {upper:g}] holds probability {dist.mass:.2g} under N({spec.mean:g}, {scale:g}²): "
@@ -213,8 +278,9 @@ def _orthogonal(ctx: _Ctx, spec: Orthogonal) -> D.Distribution:
         outs = output_axes(ctx.shape, Axes(in_axes=(0,), out_axes=spec.out_axes))
     else:
         outs = output_axes(ctx.shape, ctx.need_layout())
+    notes = ("the tensor is empty: nothing is drawn",) if not math.prod(ctx.shape) else ()
     return D.Orthogonal(shape=ctx.shape, gain=gain_value(spec.gain), out_axes=outs,
-                        derivation=ctx.derivation(gain=gain_value(spec.gain)))
+                        derivation=ctx.derivation(gain=gain_value(spec.gain), notes=notes))
 
 
 def _identity(ctx: _Ctx, spec: Identity) -> D.Distribution:
@@ -245,8 +311,8 @@ def _dirac(ctx: _Ctx, spec: Dirac) -> D.Distribution:
     out_axis, in_axis, spatial = _conv_axes(ctx)
     if ctx.shape[out_axis] % spec.groups:
         raise ShapeError.single("unsupported_shape",
-                                f"dirac with groups={spec.groups} needs out channels divisible by groups "
-                                f"(out = {ctx.shape[out_axis]})", loc=("groups",), value=spec.groups)
+                                f"dirac with groups={safe_value(spec.groups)} needs out channels divisible by "
+                                f"groups (out = {ctx.shape[out_axis]})", loc=("groups",), value=safe_value(spec.groups))
     return D.Dirac(shape=ctx.shape, groups=spec.groups, out_axis=out_axis, in_axis=in_axis, spatial_axes=spatial,
                    derivation=ctx.derivation())
 
@@ -270,7 +336,16 @@ def _sparse(ctx: _Ctx, spec: Sparse) -> D.Distribution:
         out_axis, in_axis = fans.out_axes[0], fans.in_axes[0]
     else:
         out_axis, in_axis = (0, 1) if layout == "torch" else (1, 0)
-    zeros = math.ceil(spec.sparsity * ctx.shape[out_axis])
+    rows = ctx.shape[out_axis]
+    zeros = math.ceil(spec.sparsity * rows)
+    if rows and zeros >= rows and ctx.shape[in_axis]:
+        most = (rows - 1) / rows
+        raise ShapeError.single(
+            "sparsity_too_high",
+            f"sparsity {spec.sparsity:g} zeroes ceil({spec.sparsity:g} x {rows}) = {zeros} of the {rows} entries of "
+            f"every column: nothing random is left; use sparsity <= {most:.6g} (at most {rows - 1} zeros per column)"
+            + ("" if rows > 1 else " - a column of one entry cannot be sparse: use sparsity 0"),
+            loc=("sparsity",), value=spec.sparsity)
     return D.Sparse(shape=ctx.shape, scale=spec.std, sparsity=spec.sparsity, zeros_per_column=zeros,
                     out_axis=out_axis, in_axis=in_axis, derivation=ctx.derivation())
 

@@ -31,7 +31,8 @@ from . import distributions as D
 from .errors import ShapeError, SpecError
 
 __all__ = [
-    "FLOAT_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "unsupported_dtype", "inward",
+    "FLOAT_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "check_fits", "check_seed", "float_info",
+    "unsupported_dtype", "inward", "MAX_SEED", "NORMAL_REACH",
     "Truncation", "truncation", "candidates", "haar",
 ]
 
@@ -100,9 +101,12 @@ def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:
 def check_dtype(dist: D.Distribution, dtype: Any) -> None:
     """Raise :class:`~initspec.SpecError` when ``dist`` cannot fill a tensor of ``dtype``:
     a random law needs a floating dtype; constant, identity and dirac also fill integer
-    and bool tensors with integral values (0 and 1 for bool)."""
+    and bool tensors with integral values in the dtype's range (0 and 1 for bool).  A
+    floating dtype must hold the law (:func:`check_fits`).  Every backend calls this before
+    drawing, and plans call it for every row before anything is drawn."""
     name = dtype_name(dtype)
     if name in FLOAT_DTYPES:
+        check_fits(dist, name)
         return
     if dist.random or not (name == "bool" or name.startswith(("int", "uint"))):
         raise unsupported_dtype(name, dist.kind)
@@ -110,9 +114,184 @@ def check_dtype(dist: D.Distribution, dtype: Any) -> None:
     if field is None:
         return
     value = getattr(dist, field)
-    if value != int(value) or (name == "bool" and value not in (0.0, 1.0)):
+    if name == "bool":
+        lo, hi = 0, 1
+    else:
+        try:
+            info = np.iinfo(name)
+        except (TypeError, ValueError):
+            raise unsupported_dtype(name, dist.kind) from None
+        lo, hi = int(info.min), int(info.max)
+    if not math.isfinite(value) or value != int(value):
         raise SpecError.single("lossy_cast", f"{field} {value:g} does not fit a {name} tensor: use a floating "
                                "dtype or an integer value", loc=("dtype",), value=name)
+    if not lo <= int(value) <= hi:
+        raise SpecError.single("lossy_cast", f"{field} {value:g} does not fit a {name} tensor (it holds {lo} to "
+                               f"{hi}; {name} would wrap it): use a wider dtype or a value in range",
+                               loc=("dtype",), value=name)
+
+
+# ----------------------------------------------------------------------------- does the law fit the dtype
+
+#: ``|mean| + NORMAL_REACH * std`` of an unbounded law must stay below the dtype's largest
+#: number: a draw beyond 10 std has probability 1.5e-23.
+NORMAL_REACH = 10.0
+
+
+@dataclass(frozen=True)
+class FloatInfo:
+    """The limits of a floating dtype (known without ``ml_dtypes`` for bfloat16)."""
+
+    max: float
+    """The largest finite number."""
+    tiny: float
+    """The smallest positive normal number: below it a value keeps fewer bits than the dtype's precision."""
+    subnormal: float
+    """The smallest positive number: below it (half of it) a value rounds to 0."""
+
+
+_FLOAT_INFO = {
+    "float16": FloatInfo(65504.0, 2.0**-14, 2.0**-24),
+    "bfloat16": FloatInfo(3.3895313892515355e38, 2.0**-126, 2.0**-133),
+    "float32": FloatInfo(3.4028234663852886e38, 2.0**-126, 2.0**-149),
+    "float64": FloatInfo(1.7976931348623157e308, 2.2250738585072014e-308, 5e-324),
+}
+
+
+def float_info(dtype: Any) -> FloatInfo:
+    """The limits of one of :data:`FLOAT_DTYPES`."""
+    return _FLOAT_INFO[dtype_name(dtype)]
+
+
+def _overflow(dist: D.Distribution, name: str, what: str, value: float, limit: float, fix: str) -> SpecError:
+    return SpecError.single(
+        "dtype_overflow", f"{dist.describe()} does not fit {name}: {what} {value:.6g} is beyond its largest number "
+        f"{limit:.6g}, so draws would be inf; {fix}", loc=("dtype",), value=name)
+
+
+def _underflow(dist: D.Distribution, name: str, what: str, value: float, limit: float) -> SpecError:
+    return SpecError.single(
+        "dtype_underflow", f"{dist.describe()} does not fit {name}: {what} {value:.6g} is below its smallest normal "
+        f"number {limit:.6g}, so draws would be zeros (or keep only a few bits); use a wider dtype (float32, "
+        "float64) or a larger scale", loc=("dtype",), value=name)
+
+
+def _too_narrow(dist: D.Distribution, name: str, low: float, high: float, count: int, open_: bool) -> SpecError:
+    where = "strictly between" if open_ else "in [low, high) of"
+    what = "no" if count == 0 else "only one"
+    return SpecError.single(
+        "interval_too_narrow", f"{what} {name} number lies {where} the bounds [{low!r}, {high!r}]"
+        + (": every draw would be the same number" if count else "") + ": widen them (or use a wider dtype)",
+        loc=("low",), value=(low, high))
+
+
+def _values_in(low: float, high: float, name: str, open_: bool) -> int:
+    """How many numbers of the float dtype ``name`` lie in [low, high) (``open_``: in
+    (low, high)): 0, 1 or 2 (meaning two or more)."""
+    lo, hi = inward(low, name, +1, strict=open_), inward(high, name, -1, strict=True)
+    if lo > hi:
+        return 0
+    return 1 if lo == hi else 2
+
+
+def check_fits(dist: D.Distribution, dtype: Any) -> None:
+    """Raise :class:`~initspec.SpecError` when the law ``dist`` does not fit the floating
+    ``dtype`` - the same rule in every backend, so none ever writes inf, NaN or an all-zero
+    "random" tensor:
+
+    * **overflow** (``dtype_overflow``): a constant, identity gain, bound or orthogonal gain
+      beyond the dtype's largest number; ``|mean| + 10 std`` of a normal (or sparse) law
+      beyond it; a uniform whose width ``high - low`` overflows the dtype it is drawn in; a
+      truncated normal whose parent std does;
+    * **underflow** (``dtype_underflow``): a random law's scale (normal/sparse std, the
+      entries of an orthogonal matrix, gain/√n) below the dtype's smallest normal number; a
+      nonzero constant or identity gain below its smallest subnormal (it would round to 0);
+    * **empty or one-point supports** (``interval_too_narrow``): fewer than two numbers of
+      the dtype in a uniform's [low, high), or strictly inside a truncated normal's bounds.
+    """
+    name = dtype_name(dtype)
+    info = float_info(name)
+    work = float_info(work_dtype(name))
+    if isinstance(dist, (D.Constant, D.Identity)):
+        field = "value" if isinstance(dist, D.Constant) else "gain"
+        v = abs(getattr(dist, field))
+        if v > info.max:
+            raise _overflow(dist, name, field, v, info.max, "use a wider dtype or a smaller value")
+        if 0 < v < info.subnormal:
+            raise SpecError.single(
+                "dtype_underflow", f"{dist.describe()} does not fit {name}: {field} {v:.6g} is below its smallest "
+                f"number {info.subnormal:.6g} and would round to 0; use a wider dtype or 0", loc=("dtype",), value=name)
+        return
+    if isinstance(dist, D.Uniform):
+        top = max(abs(dist.low), abs(dist.high))
+        if top > info.max:
+            raise _overflow(dist, name, "the bound", top, info.max, "use a wider dtype or smaller bounds")
+        if dist.high - dist.low > work.max:
+            raise _overflow(dist, name, "the width high - low", dist.high - dist.low, work.max,
+                            "use float64 or a narrower interval")
+        count = _values_in(dist.low, dist.high, name, open_=False)
+        if count < 2:
+            raise _too_narrow(dist, name, dist.low, dist.high, count, open_=False)
+        return
+    if isinstance(dist, D.TruncatedNormal):
+        top = max(abs(dist.low), abs(dist.high))
+        if top > info.max:
+            raise _overflow(dist, name, "the bound", top, info.max, "use a wider dtype or smaller bounds")
+        if dist.scale > work.max:
+            raise _overflow(dist, name, "the parent std", dist.scale, work.max,
+                            "the law is uniform to within float precision: use scheme uniform")
+        count = _values_in(dist.low, dist.high, name, open_=True)
+        if count < 2:
+            raise _too_narrow(dist, name, dist.low, dist.high, count, open_=True)
+        return
+    if isinstance(dist, (D.Normal, D.Sparse)):
+        loc = dist.loc if isinstance(dist, D.Normal) else 0.0
+        reach = abs(loc) + NORMAL_REACH * dist.scale
+        if reach > info.max:
+            raise _overflow(dist, name, f"|mean| + {NORMAL_REACH:g} std", reach, info.max,
+                            "use a wider dtype or a smaller std")
+        if dist.scale < info.tiny:
+            raise _underflow(dist, name, "the std", dist.scale, info.tiny)
+        return
+    if isinstance(dist, (D.Orthogonal, D.DeltaOrthogonal)):
+        block = dist if isinstance(dist, D.Orthogonal) else dist.block
+        if dist.gain > info.max:
+            raise _overflow(dist, name, "the gain", dist.gain, info.max, "use a wider dtype or a smaller gain")
+        if math.prod(dist.shape):
+            entry = dist.gain / math.sqrt(block.sphere_dim)
+            if entry < info.tiny:
+                raise _underflow(dist, name, "an entry's scale gain/sqrt(n)", entry, info.tiny)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+#: Seeds are integers in [0, MAX_SEED]: every framework takes them (torch's manual_seed and
+#: JAX's keys hold 64 bits; NumPy takes any non-negative int).
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: Any, what: str = "seed") -> int:
+    """The one seed rule every backend applies: an integer (Python's, NumPy's: anything with
+    ``__index__``, never a bool) in [0, 2**64 - 1], returned as a Python int.  Anything else
+    is a ``bad_seed`` :class:`~initspec.SpecError` - negative seeds included (frameworks
+    disagree on what -1 means).  Backends that also take a generator object (NumPy's
+    ``Generator``, a ``torch.Generator``) check for it before calling this."""
+    import operator
+
+    bad = (isinstance(seed, bool) or type(seed).__name__ == "bool_")
+    value = None
+    if not bad:
+        try:
+            value = operator.index(seed)
+        except TypeError:
+            bad = True
+    if bad or value is None or not 0 <= value <= MAX_SEED:
+        shown = seed
+        if isinstance(seed, int) and not isinstance(seed, bool) and seed.bit_length() > 64:
+            shown = f"an integer of {seed.bit_length()} bits"
+        raise SpecError.single("bad_seed", f"{what} must be an integer from 0 to 2**64 - 1", loc=(what,),
+                               value=shown)
+    return value
 
 
 # ----------------------------------------------------------------------------- bounds in a dtype

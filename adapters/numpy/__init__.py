@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ... import distributions as D
+from ... import sampling
 from ...errors import SpecError
 from ...resolution import resolve
 from .._common import prepare
@@ -34,10 +35,17 @@ def _rng(seed: Any) -> np.random.Generator:
         return seed
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError.single("bad_seed", "seed must be a non-negative int or a numpy.random.Generator",
-                               loc=("seed",), value=seed)
-    return np.random.default_rng(int(seed))
+    try:
+        return np.random.default_rng(sampling.check_seed(seed))
+    except SpecError:
+        raise SpecError.single("bad_seed", "seed must be an integer from 0 to 2**64 - 1 or a numpy.random.Generator",
+                               loc=("seed",), value=_shown(seed)) from None
+
+
+def _shown(seed: Any) -> Any:
+    if isinstance(seed, int) and not isinstance(seed, bool) and seed.bit_length() > 64:
+        return f"an integer of {seed.bit_length()} bits"
+    return seed
 
 
 class NumpyInitializer:

@@ -9,13 +9,14 @@ writer (:func:`initspec.writer.write`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ... import portable, sampling, writer
 from ...errors import ErrorDetail, SpecError
-from ...layout import compute_fans
+from ...layout import compute_fans, normalize_layout
 from ...params import ROLE_BY_LEAF, ParamInfo, normalize_path
 from .random import sample
 
@@ -31,31 +32,103 @@ class Params(dict):
         self.layout = layout
 
 
-def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], np.ndarray]]:
-    out = []
-    for key, value in tree.items():
-        path = prefix + tuple(str(key).split("."))
-        if isinstance(value, dict):
-            out += _flatten(value, path)
+def _flatten(tree: Any) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """Every leaf of a nested mapping with its path, in insertion order - on an explicit
+    stack, so no depth raises RecursionError, and a mapping that contains itself is refused."""
+    out: list[tuple[tuple[str, ...], Any]] = []
+    open_ids: set[int] = set()
+    stack: list[tuple[Any, tuple[str, ...], bool]] = [(tree, (), True)]
+    while stack:
+        node, path, entering = stack.pop()
+        if not entering:  # leaving a mapping
+            open_ids.discard(id(node))
+            continue
+        if isinstance(node, Mapping):
+            if id(node) in open_ids:
+                raise SpecError.single("unsupported_model", "the parameter mapping contains itself (a cycle)",
+                                       loc=(".".join(path),), value=type(node).__name__)
+            open_ids.add(id(node))
+            stack.append((node, path, False))
+            items = list(node.items())
+            for key, value in reversed(items):
+                stack.append((value, path + tuple(str(key).split(".")), True))
         else:
-            out.append((path, value))
+            out.append((path, node))
     return out
 
 
+def _extent(arr: np.ndarray) -> tuple[int, int]:
+    lo, hi = np.byte_bounds(arr) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(arr)
+    return int(lo), int(hi)
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two array objects that are the same tensor: same memory, shape, strides and dtype."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+            and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def shared_storage(leaves: list[tuple[tuple[str, ...], np.ndarray]]) -> dict[int, int]:
+    """Which leaves write the same memory: ``{index: index of the first leaf that is the same
+    tensor}`` for ties (the same array, or a view of exactly the same elements, under two
+    names); overlapping views that are not the same tensor raise ``shared_storage``, naming
+    both paths.  Found by a sweep over the arrays' byte extents (then ``np.shares_memory``
+    on the candidates), not by comparing every pair."""
+    spans = sorted((*_extent(arr), i) for i, (_, arr) in enumerate(leaves) if arr.size)
+    tied: dict[int, int] = {}
+    active: list[tuple[int, int]] = []  # (end, index) of extents that may still overlap
+    for start, end, i in spans:
+        active = [(e, j) for e, j in active if e > start]
+        a = leaves[i][1]
+        for _, j in active:
+            b = leaves[j][1]
+            first, other = min(i, j), max(i, j)
+            if _same_view(a, b):
+                tied[other] = tied.get(first, first)
+            elif np.shares_memory(a, b):
+                pa, pb = ".".join(leaves[first][0]), ".".join(leaves[other][0])
+                raise SpecError.single(
+                    "shared_storage",
+                    f"{pa} and {pb} overlap in memory but are not the same tensor (views of one array with "
+                    "different shapes or offsets): initializing one would overwrite part of the other; give each "
+                    "parameter its own array (np.array(x, copy=True)), or the very same array to tie them",
+                    loc=(pb,), value=(pa, pb))
+        active.append((end, i))
+    # a tie of a tie points at the first of them
+    for k, v in list(tied.items()):
+        while v in tied:
+            v = tied[v]
+        tied[k] = v
+    return tied
+
+
 def walk(model: Any) -> list[ParamInfo]:
-    """Describe a (nested) mapping of NumPy arrays for plans (see the module docstring)."""
-    layout = getattr(model, "layout", "jax")
+    """Describe a (nested) mapping of NumPy arrays for plans (see the module docstring).
+
+    The same array under several names (``enc.weight`` and ``dec.weight``) is a tie, as
+    for tied torch parameters: one :class:`ParamInfo` under the first name in the
+    mapping's order, the others in its ``aliases``, so it is planned and drawn once.
+    Arrays that overlap without being the same tensor are an error (``shared_storage``)."""
+    layout = normalize_layout(getattr(model, "layout", "jax"))
     leaves = _flatten(model)
+    for path, arr in leaves:
+        if not isinstance(arr, np.ndarray):
+            raise SpecError.single("unsupported_model", "every leaf of a NumPy parameter mapping must be an ndarray",
+                                   loc=(".".join(path),), value=type(arr).__name__)
+    tied = shared_storage(leaves)
     weights: dict[tuple[str, ...], Any] = {}
     for path, arr in leaves:
         if ROLE_BY_LEAF.get(path[-1]) == "weight" and np.ndim(arr) >= 2:
             weights[path[:-1]] = compute_fans(tuple(np.shape(arr)), layout)
     norm_layers = {path[:-1] for path, _ in leaves if ROLE_BY_LEAF.get(path[-1]) == "scale"}
     infos = []
-    for path, arr in leaves:
-        if not isinstance(arr, np.ndarray):
-            raise SpecError.single("unsupported_model", "every leaf of a NumPy parameter mapping must be an ndarray",
-                                   loc=(".".join(path),), value=type(arr).__name__)
+    aliases: dict[int, list[str]] = {}
+    for i, first in tied.items():
+        path = leaves[i][0]
+        aliases.setdefault(first, []).append(normalize_path(path, ROLE_BY_LEAF.get(path[-1], "other")))
+    for i, (path, arr) in enumerate(leaves):
+        if i in tied:
+            continue
         role = ROLE_BY_LEAF.get(path[-1], "other")
         if role == "bias" and path[:-1] in norm_layers:
             role = "offset"  # the bias of a norm layer (one with a scale) is its offset
@@ -73,7 +146,8 @@ def walk(model: Any) -> list[ParamInfo]:
         infos.append(ParamInfo(
             path=normalize_path(path, role), native_path=".".join(path), shape=tuple(arr.shape),
             dtype=sampling.dtype_name(arr.dtype), kind=kind, role=role, type="ndarray", layout=layout,
-            native_layout=layout, layer_fans=fans, layer_native_fans=fans, handle=arr))
+            native_layout=layout, layer_fans=fans, layer_native_fans=fans, aliases=tuple(aliases.get(i, ())),
+            handle=arr))
     return infos
 
 

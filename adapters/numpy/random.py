@@ -166,4 +166,13 @@ def sample(dist: D.Distribution, rng: np.random.Generator, dtype: Any = np.float
         out.fill(0)
     else:
         out = DRAW[type(dist)](dist, out, rng, haar)
-    return out if out.dtype == dt else out.astype(dt)
+    if out.dtype != dt:
+        out = out.astype(dt)
+        if isinstance(dist, (D.Uniform, D.TruncatedNormal)) and out.size:
+            # rounding to a narrower dtype can land on or beyond a bound: keep the support
+            # ([low, high) for the uniform, (low, high) for the truncated normal)
+            name = sampling.dtype_name(dt)
+            lo = sampling.inward(dist.low, name, +1, strict=isinstance(dist, D.TruncatedNormal))
+            hi = sampling.inward(dist.high, name, -1, strict=True)
+            np.clip(out, np.array(lo, dtype=dt), np.array(hi, dtype=dt), out=out)
+    return out
