@@ -129,9 +129,17 @@ def _errors(json_out: bool = False) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
         if _debug():
             traceback.print_exc()
-        else:
-            _err(f"error: {type(exc).__name__}: {exc} (run `initspec --debug ...` for the traceback)")
+        detail = _internal(exc)
+        _err(f"error: {detail.render()}")
+        if json_out:
+            typer.echo(json.dumps([detail.to_dict()], indent=2))
         raise typer.Exit(1) from None
+
+
+def _internal(exc: BaseException, file: str | None = None) -> ErrorDetail:
+    """An exception that is not a SpecError escaped: initspec's bug, reported as one line."""
+    return ErrorDetail("internal_error", f"{type(exc).__name__}: {str(exc)[:300]} - a bug in initspec, please "
+                       "report it with this file (`initspec --debug ...` shows the traceback)", file=file)
 
 
 def _check_output(path: Path | None, option: str) -> None:
@@ -152,9 +160,13 @@ def _parse_shape(text: str) -> tuple[int, ...]:
         return ()
     # spaces may surround a separator ("256, 128") but never replace one: "256 128" is refused
     parts = [p.strip() for p in re.split(r"[,x]", body.removesuffix(",").rstrip())]
-    if not all(p.isdigit() for p in parts):
-        raise typer.BadParameter(f"{text!r} is not a shape; give non-negative integers separated by commas, "
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    # ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise typer.BadParameter(f"{shown!r} is not a shape; give non-negative integers separated by commas, "
                                  "e.g. --shape 256,128")
+    if any(len(p.lstrip("0")) > 19 for p in parts):  # beyond 2**63 - 1 (and int()'s digit limit)
+        raise typer.BadParameter(f"{shown!r}: a dimension is at most 2**63 - 1 (9223372036854775807)")
     return tuple(int(p) for p in parts)
 
 
@@ -184,15 +196,26 @@ LayoutOpt = Annotated[Optional[str], typer.Option(
 FmtOpt = Annotated[Fmt, typer.Option("--format", help="output format")]
 
 
+def _exists(text: str) -> bool:
+    """Whether ``text`` names something on disk (never raising: a long inline spec is not a
+    file name the system accepts)."""
+    try:
+        os.stat(text)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _read_spec(text: str) -> Any:
-    """A spec from a file path or inline YAML/JSON (``'{scheme: he, distribution: normal}'``)."""
+    """A spec from a file path or inline YAML/JSON (``'{scheme: he, distribution: normal}'``).
+    Something on disk with that name is always read as a file (``'br{ace}/s.yaml'``)."""
     from . import load, parse
     from ._document import load_text
 
     path = Path(text)
     one_line = "\n" not in text and "{" not in text and len(text) < 4096
-    looks_like_file = one_line and (path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text
-                                    or os.sep in text or path.exists())
+    looks_like_file = _exists(text) or (one_line and (path.suffix.lower() in (".yaml", ".yml", ".json")
+                                                      or "/" in text or os.sep in text))
     if looks_like_file:
         return load(path, kind="spec")
     doc = load_text(text, fmt="yaml", filename="<inline spec>")
@@ -257,6 +280,11 @@ def validate(files: Annotated[list[str], typer.Argument(metavar="FILE...", help=
             continue
         except ImportError as exc:
             errors.append(ErrorDetail("missing_dependency", str(exc), file=name))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: one clean line, never a traceback
+            if _debug():
+                traceback.print_exc()
+            errors.append(_internal(exc, name))
             continue
         what = f"spec (scheme {obj.scheme})" if hasattr(obj, "scheme") else type(obj).__name__.lower()
         ok_lines.append(f"{name}: ok, {what}")
@@ -469,6 +497,11 @@ def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec
             _err(f"initspec: drawing {math.prod(shape):,} values with {backend.value} ...")
         x = _draw(backend.value, parsed, shape, lay, seed, dtype)
     typer.echo(f"law: {dist.describe()}  [{backend.value}, {dtype}, shape {shape}, layout {lay}, seed {seed}]")
+    bad = _non_finite_count(x)
+    if bad:  # never a statistical verdict on inf/NaN: the draw itself failed
+        typer.echo(f"verdict: FAIL - {bad:,} of {x.size:,} values are inf or NaN ({backend.value} drew a tensor "
+                   "the law cannot produce)")
+        raise typer.Exit(1)
     from .plot import summary_table
 
     typer.echo(summary_table(x, dist))
@@ -493,6 +526,15 @@ def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec
         raise typer.Exit(1)
 
 
+def _non_finite_count(x: Any) -> int:
+    import numpy as np
+
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fc" and arr.dtype.name != "bfloat16":
+        return 0
+    return int(arr.size - np.count_nonzero(np.isfinite(arr.astype(np.float64))))
+
+
 # ----------------------------------------------------------------------------- plan
 
 
@@ -511,6 +553,11 @@ def _import_factory(target: str) -> Any:
     except ImportError as exc:
         raise SpecError.single("model_import", f"cannot import {module_name!r} ({exc})", loc=("--model",),
                                value=target) from None
+    except BaseException as exc:  # noqa: BLE001 - user code: SystemExit and Ctrl-C at import are failures too
+        if _debug():
+            traceback.print_exc()
+        raise SpecError.single("model_import", f"importing {module_name!r} failed: {_user_failure(exc)}",
+                               loc=("--model",), value=target) from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -526,13 +573,27 @@ def _build_model(factory: Any, target: str) -> Any:
     """Call the ``--model`` factory; its own failure is reported as such, not as ours."""
     try:
         return factory()
-    except Exception as exc:  # noqa: BLE001 - any error of user code
+    except BaseException as exc:  # noqa: BLE001 - any error of user code, sys.exit() and Ctrl-C included
         if _debug():
             traceback.print_exc()
         raise SpecError.single(
-            "model_import", f"calling {target}() failed: {type(exc).__name__}: {exc} (the factory must build the "
+            "model_import", f"calling {target}() failed: {_user_failure(exc)} (the factory must build the "
             "model with no arguments; `initspec --debug ...` shows the traceback)", loc=("--model",),
             value=target) from None
+
+
+def _user_failure(exc: BaseException) -> str:
+    """What user code did instead of returning: an exit (even ``sys.exit(0)``: no model was
+    built, so nothing was planned - never a pass), an interrupt, or an exception."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) instead of returning a model"
+    if isinstance(exc, KeyboardInterrupt):
+        return "it was interrupted (KeyboardInterrupt)"
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return f"{type(exc).__name__}: {text[:500]}"
 
 
 def _locate_plan_errors(exc: SpecError, doc: Any) -> SpecError:
