@@ -84,14 +84,20 @@ would: more host cores (the default uses up to 8 threads), or the per-framework 
 device - Philox plus these same ops in torch/XLA with FMA contraction off - which would need
 a GPU check of bit identity this machine cannot make.
 
-**For the backends.**  Pass the law resolved in one layout for every framework and that
-layout's global shape (an element's index is its place in the shape given: torch's (out, in)
-and Keras's (in, out) would otherwise number a weight's elements differently), then permute
-the result's axes (and a shard's slices) to the storage layout; use the plan's normalized
-path.  A shard passes its slices: DTensor/FSDP from the local shard's global offset, JAX as
-``jax.make_array_from_callback(shape, sharding, lambda idx: draw(..., index=idx))``.  Copy
-with ``tensor.copy_(torch.from_numpy(x))`` (bfloat16: ``x.view(np.uint16)``, then
-``.view(torch.bfloat16)``), from pinned memory with ``non_blocking`` for a GPU.
+**For the backends** (the plan writers do this when a plan says ``seeding: portable``).
+:func:`draw_stored` takes the law resolved for the *storage* shape and the parameter's real
+layout, renumbers the law into the canonical order (:func:`canonical_order`: batch, out, in,
+receptive-field axes - PyTorch's ``(out, in, *k)``; :func:`canonical_law`), draws there and
+returns the values transposed back to storage order, so torch's (out, in) weight and Keras'
+(in, out) kernel get the same numbers; a shard passes its ``index`` in storage order
+(DTensor/FSDP: the local shard's global offset and shape; JAX: the ``index`` that
+``jax.make_array_from_callback`` gives).  ``row_seed`` is a plan row's ``seed``
+(= :func:`derive_seed` of the plan seed, normalized path and block).  ``out=`` writes a
+C-contiguous array in place, chunk by chunk (the torch writer passes a CPU parameter's own
+memory: no temporary of the tensor's size); otherwise copy with
+``tensor.copy_(torch.from_numpy(x))`` (bfloat16: ``x.view(np.uint16)``, then
+``.view(torch.bfloat16)``), or ``variable.assign(x)`` (Keras).  :func:`shard_seed` is for
+*native* seeding of a shard: the row's seed folded with the shard's offset and shape.
 
 .. warning::
    Orthogonal laws are whole-matrix: every shard computes the full Gaussian matrix, its QR

@@ -45,6 +45,22 @@ class Net(nn.Module):
         self.fc2 = nn.Linear(33, 22)
 
 
+class Fused(nn.Module):
+    """A packed q/k/v projection (three blocks along dim 0) and an embedding with a padding row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(30, 8, padding_idx=20)
+        self.attn = nn.MultiheadAttention(8, 2)
+
+
+FUSED_PLAN = {"seed": 8, "rules": [
+    {"match": {"role": ["weight", "embedding"]}, "init": {"scheme": "normal", "std": 1.0}},
+    {"match": {"block": "k", "role": "weight"}, "init": {"scheme": "orthogonal"}},
+    {"match": {"role": "bias"}, "init": {"scheme": "uniform", "low": -1.0, "high": 1.0}},
+]}
+
+
 #: Single-tensor laws on TP placements: (name, spec, shape, layout).
 SHAPE = (62, 46)  # chunks of 16,16,16,14 / 12,12,12,10 on 4 ranks
 LAWS = [
@@ -104,6 +120,15 @@ def _scenarios(rank: int, world: int, out: str) -> None:
         initspec.apply(PLAN, m, seeding=mode)
         for k, p in m.named_parameters():
             res[f"fsdp:{mode}:{k}"] = p.full_tensor().detach().numpy().copy()
+    # fused blocks (MultiheadAttention's q/k/v) and a padding row, on FSDP2 shards
+    with torch.device("meta"):
+        fused = Fused()
+    fully_shard(fused, mesh=mesh)
+    fused.to_empty(device="cpu")
+    for mode in ("native", "portable"):
+        initspec.apply(FUSED_PLAN, fused, seeding=mode)
+        for k, p in fused.named_parameters():
+            res[f"fused:{mode}:{k}"] = p.full_tensor().detach().numpy().copy()
     # a failure mid-write puts every shard back (transactional)
     before = {k: p.to_local().detach().clone() for k, p in m.named_parameters()}
     try:

@@ -123,6 +123,22 @@ def test_fsdp_native_draws_every_law_correctly(run) -> None:
     assert not _same(res["fsdp:native:emb.weight"], single["emb.weight"])  # the world size shows, by design
 
 
+def test_fused_blocks_and_padding_rows_on_shards(run) -> None:
+    """q/k/v blocks of a packed projection cut across FSDP2's row shards; the padding row
+    sits on a later rank: portable equals one process, native keeps each law."""
+    world, res, flags = run
+    single = W.Fused()
+    initspec.apply(W.FUSED_PLAN, single, seeding="portable")
+    for k, p in single.named_parameters():
+        assert _same(res[f"fused:portable:{k}"], p), (world, k)
+    emb = res["fused:native:emb.weight"]
+    assert not emb[20].any() and emb[:20].all()
+    w = res["fused:native:attn.in_proj_weight"].astype(np.float64)
+    k = w[8:16]  # the k block: orthogonal, drawn whole on every rank
+    assert np.allclose(k @ k.T, np.eye(8), atol=1e-5)
+    assert abs(np.concatenate([w[:8], w[16:]]).std() - 1.0) < 0.25
+
+
 def test_a_failed_transactional_write_restores_every_shard(run) -> None:
     assert run[2]["restored"]
 
@@ -266,3 +282,19 @@ def test_cuda_portable_values_equal_the_cpu_ones() -> None:  # pragma: no cover 
     initspec.apply(PLAN, gpu, seeding="portable")
     for (k, a), (_, b) in zip(cpu.named_parameters(), gpu.named_parameters()):
         assert _same(a.detach().numpy(), b.detach().cpu().numpy()), k
+
+
+def test_the_fsdp_script_of_the_docs(tmp_path) -> None:
+    """docs/large-models.md's 2-rank FSDP2 script, run as its comment says (torchrun)."""
+    import re
+
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "large-models.md").read_text(encoding="utf-8")
+    script = re.search(r"```python\n(# fsdp_init\.py.*?)```", text, re.S).group(1)
+    path = tmp_path / "fsdp_init.py"
+    path.write_text(script, encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          str(path)], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert "gathered == single process: True" in out.stdout, out.stderr[-3000:]
