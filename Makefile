@@ -43,3 +43,13 @@ schema: venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# Coverage-guided fuzzing (atheris; hypothesis where atheris cannot install) of the loaders,
+# resolve, NumPy sampling and plan/apply for FUZZ_SECONDS: new kinds of findings are written to
+# fuzz/findings/ as cases for tests/fuzz_corpus/ (see fuzz/run.py).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: venv
+	@$(BIN)/python -c "import atheris" 2>/dev/null || $(PIP) install --quiet -c $(CONSTRAINTS) atheris \
+	  || echo "make fuzz: atheris does not install here: fuzzing with hypothesis (not coverage-guided)" >&2
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
