@@ -134,10 +134,6 @@ class _ThirdParty(Driver):
         x = isnp.sample(dist, np.random.Generator(np.random.PCG64DXSM(seed)), dtype)
         return (x * self.factor).astype(x.dtype)
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Any = None,
-             haar: bool = True) -> list[np.ndarray]:
-        return [self.sample(dict(case.spec), case.shape(self.layout), self.layout, s, case.dtype) for s in seeds]
-
 
 class _Buggy(_ThirdParty):
     name = "third_party_buggy"

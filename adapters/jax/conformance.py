@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ...testing.cases import Case
-from ...testing.drivers import Device, Driver, PlacementError, Transform, absent_cuda, installed
+from ...testing.drivers import Device, Driver, PlacementError, absent_cuda, installed
 
 __all__ = ["DRIVER", "JaxDriver"]
 
@@ -58,21 +56,15 @@ class JaxDriver(Driver):
             raise PlacementError(f"asked for {where}, got an array on {x.devices()}")
         return np.asarray(x)
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
-             haar: bool = True) -> list[np.ndarray]:
+    def sample_law(self, law: Any, shape: tuple[int, ...], seed: int, dtype: str, device: Device, *,
+                   haar: bool = True) -> np.ndarray:
         import jax
 
-        from . import initializer, sample
+        from . import sample
 
-        shape = case.shape(self.layout)
-        if transform is None and haar:  # the public initializer, as users call it
-            return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype, device) for s in seeds]
-        dist = initializer(dict(case.spec), layout=self.layout).resolve(shape)
-        dist = transform(dist) if transform is not None else dist
-        x64 = jax.enable_x64(True) if case.dtype == "float64" else contextlib.nullcontext()
+        x64 = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
         with x64, jax.default_device(device.handle):
-            return [np.asarray(sample(dist, jax.random.key(s), shape, case.dtype, haar=haar)) for s in seeds]
-
+            return np.asarray(sample(law, jax.random.key(seed), shape, dtype, haar=haar))
 
 #: The driver class every backend's conformance.py exports under this name.
 DRIVER = JaxDriver

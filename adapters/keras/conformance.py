@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ...testing.cases import Case
-from ...testing.drivers import Device, Driver, PlacementError, Transform, absent_cuda, installed
+from ...testing.drivers import Device, Driver, PlacementError, absent_cuda, installed
 from ...testing.stats import to_numpy
 from . import initializer
 from .random import sample
@@ -71,15 +69,10 @@ class KerasDriver(Driver):
             raise PlacementError(f"asked for {device.handle}, got a tensor on {where}")
         return to_numpy(x)
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
-             haar: bool = True) -> list[np.ndarray]:
-        shape = case.shape(self.layout)
-        if transform is None and haar:  # the public initializer, as users call it
-            return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype, device) for s in seeds]
-        dist = initializer(dict(case.spec), layout=self.layout).resolve(shape)
-        dist = transform(dist) if transform is not None else dist
+    def sample_law(self, law: Any, shape: tuple[int, ...], seed: int, dtype: str, device: Device, *,
+                   haar: bool = True) -> np.ndarray:
         with self._keras().device(device.handle):
-            return [to_numpy(sample(dist, shape, case.dtype, s, haar=haar)) for s in seeds]
+            return to_numpy(sample(law, shape, dtype, seed, haar=haar))
 
 
 def _jax_gpu_count() -> int:

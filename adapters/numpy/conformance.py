@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ...testing.cases import Case
-from ...testing.drivers import Device, Driver, Transform
+from ...testing.drivers import Device, Driver
 
 __all__ = ["DRIVER", "NumpyDriver"]
 
@@ -31,16 +29,11 @@ class NumpyDriver(Driver):
 
         return initializer(spec, layout)(shape, seed=seed, dtype=dtype)
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
-             haar: bool = True) -> list[np.ndarray]:
-        from . import initializer, sample
+    def sample_law(self, law: Any, shape: tuple[int, ...], seed: int, dtype: str, device: Device, *,
+                   haar: bool = True) -> np.ndarray:
+        from . import sample
 
-        shape = case.shape(self.layout)
-        if transform is None and haar:  # the public initializer, as users call it
-            return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype) for s in seeds]
-        dist = initializer(dict(case.spec), layout=self.layout).resolve(shape)
-        dist = transform(dist) if transform is not None else dist
-        return [sample(dist, np.random.default_rng(s), case.dtype, haar=haar) for s in seeds]
+        return sample(law, np.random.default_rng(seed), dtype, haar=haar)
 
 
 #: The driver class every backend's conformance.py exports under this name.

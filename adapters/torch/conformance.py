@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ...testing.cases import Case
-from ...testing.drivers import Device, Driver, PlacementError, Transform, absent_cuda, installed
+from ...testing.drivers import Device, Driver, PlacementError, absent_cuda, installed
 from ...testing.stats import to_numpy
 
 __all__ = ["DRIVER", "TorchDriver"]
@@ -54,23 +52,15 @@ class TorchDriver(Driver):
             raise PlacementError(f"asked for {where}, got a tensor on {t.device}")
         return to_numpy(t)
 
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
-             haar: bool = True) -> list[np.ndarray]:
+    def sample_law(self, law: Any, shape: tuple[int, ...], seed: int, dtype: str, device: Device, *,
+                   haar: bool = True) -> np.ndarray:
         import torch
 
-        from . import initializer, sample_
+        from . import sample_
 
-        shape = case.shape(self.layout)
-        if transform is None and haar:  # the public initializer, as users call it
-            return [self.sample(dict(case.spec), shape, self.layout, s, case.dtype, device) for s in seeds]
-        dist = initializer(dict(case.spec), layout=self.layout).resolve(shape)
-        dist = transform(dist) if transform is not None else dist
-        out = []
-        for s in seeds:
-            t = torch.empty(shape, dtype=getattr(torch, case.dtype), device=device.handle)
-            sample_(t, dist, torch.Generator(device=device.handle).manual_seed(s), haar=haar)
-            out.append(to_numpy(t))
-        return out
+        t = torch.empty(shape, dtype=getattr(torch, dtype), device=device.handle)
+        sample_(t, law, torch.Generator(device=device.handle).manual_seed(seed), haar=haar)
+        return to_numpy(t)
 
     def global_rng_state(self) -> Any:
         import torch

@@ -71,7 +71,8 @@ class Driver(ABC):
     layout: ClassVar[str]
     #: ``full`` cross product of the case table, or a ``covering`` subset (see cases.py).
     coverage: ClassVar[Coverage] = "covering"
-    #: Whether :meth:`draw` honours ``transform`` and ``haar`` (the power gate needs both).
+    #: Whether :meth:`sample_law` is implemented, so :meth:`draw` honours ``transform`` and
+    #: ``haar`` (the power gate needs both).
     mutable: ClassVar[bool] = False
 
     @abstractmethod
@@ -83,19 +84,33 @@ class Driver(ABC):
         """Every device, discovered now; absent ones with ``present=False`` and a reason."""
 
     @abstractmethod
-    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
-             haar: bool = True) -> list[np.ndarray]:
-        """One tensor of ``case`` per seed, drawn on ``device`` at ``case.shape(self.layout)``
-        in ``case.dtype``, as NumPy arrays (bfloat16 as ``ml_dtypes.bfloat16``).  With a
-        ``transform``, ``transform(law)`` is drawn instead of the law; ``haar=False`` drops
-        the Haar sign correction of orthogonal draws."""
-
-    @abstractmethod
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
                device: Device | None = None) -> np.ndarray:
         """One tensor of ``spec`` drawn through the backend's public initializer for a
         tensor of ``shape`` stored in ``layout``, with ``seed``, in ``dtype``, on ``device``
         (default: the CPU), as a NumPy array (``initspec sample`` uses it)."""
+
+    def sample_law(self, law: D.Distribution, shape: tuple[int, ...], seed: int, dtype: str, device: Device, *,
+                   haar: bool = True) -> np.ndarray:
+        """One tensor of an already resolved ``law`` through the backend's low-level sampler
+        (the power gate draws rewritten laws with it).  Drivers that set ``mutable`` implement it."""
+        raise NotImplementedError(f"the {self.name!r} driver draws no rewritten laws (mutable = False)")
+
+    def draw(self, case: Case, device: Device, seeds: Sequence[int], *, transform: Transform | None = None,
+             haar: bool = True) -> list[np.ndarray]:
+        """One tensor of ``case`` per seed, drawn on ``device`` at ``case.shape(self.layout)``
+        in ``case.dtype``, as NumPy arrays (bfloat16 as ``ml_dtypes.bfloat16``): through the
+        public initializer (:meth:`sample`), or - with a ``transform`` (``transform(law)`` is
+        drawn instead of the law) or ``haar=False`` (no Haar sign correction) - through
+        :meth:`sample_law`."""
+        shape, spec = case.shape(self.layout), dict(case.spec)
+        if transform is None and haar:  # the public initializer, as users call it
+            return [self.sample(spec, shape, self.layout, s, case.dtype, device) for s in seeds]
+        from ..resolution import resolve
+
+        law = resolve(spec, shape, self.layout)
+        law = transform(law) if transform is not None else law
+        return [self.sample_law(law, shape, s, case.dtype, device, haar=haar) for s in seeds]
 
     def skip_reason(self, case: Case, device: Device) -> str | None:
         """Why this backend cannot run ``case`` on ``device`` (None: it can)."""
