@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# The helpers the per-backend tests share (tests/_shared.py) import as ``_shared``.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401  - must precede tensorflow

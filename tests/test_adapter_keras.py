@@ -27,6 +27,8 @@ from initspec.adapters import keras as ik  # noqa: E402
 from initspec.adapters._common import derive_seed  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
+from _shared import RANDOM_SPECS  # noqa: E402
+
 BACKEND = keras.backend.backend()
 ops = keras.ops
 C = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
@@ -268,17 +270,6 @@ def test_power_gate_two_sample_tells_untruncated_from_native_he_normal():
 
 
 # ============================================================================ seeding semantics and determinism
-
-RANDOM_SPECS = {
-    "uniform": {"scheme": "uniform", "low": -1.0, "high": 1.0},
-    "normal": {"scheme": "normal", "std": 1.0},
-    "he_trunc": _he("truncated_normal"),  # native ±2σ path
-    "trunc_far_tail": {"scheme": "truncated_normal", "std": 1.0, "low": 3.0, "high": 6.0, "bounds": "std"},  # rejection
-    "orthogonal": {"scheme": "orthogonal"},
-    "delta_orthogonal": {"scheme": "delta_orthogonal"},
-    "sparse": {"scheme": "sparse", "sparsity": 0.3},
-}
-
 
 def _shape_for(name):
     return (3, 3, 16, 32) if name == "delta_orthogonal" else (128, 64)

@@ -21,6 +21,8 @@ from initspec.adapters import torch as ist  # noqa: E402
 from initspec.adapters._common import derive_seed  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
+from _shared import RANDOM_SPECS  # noqa: E402
+
 nn = torch.nn
 C = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
 
@@ -219,17 +221,6 @@ def test_power_gate_two_sample_tells_truncated_from_untruncated_he_normal():
 
 
 # ============================================================================ determinism and RNG hygiene
-
-RANDOM_SPECS = {
-    "uniform": {"scheme": "uniform", "low": -1.0, "high": 1.0},
-    "normal": {"scheme": "normal", "std": 1.0},
-    "he_trunc": _he("truncated_normal"),
-    "trunc_far_tail": {"scheme": "truncated_normal", "std": 1.0, "low": 3.0, "high": 6.0, "bounds": "std"},
-    "orthogonal": {"scheme": "orthogonal"},
-    "delta_orthogonal": {"scheme": "delta_orthogonal"},
-    "sparse": {"scheme": "sparse", "sparsity": 0.3},
-}
-
 
 def _shape_for(name):
     return (64, 32, 3, 3) if name == "delta_orthogonal" else (128, 64)

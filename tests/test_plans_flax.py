@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-import zlib
+from functools import partial
 
 import numpy as np
 import pytest
@@ -32,27 +31,15 @@ from initspec import SpecError  # noqa: E402
 from initspec import writer  # noqa: E402
 from initspec.adapters import jax as isj  # noqa: E402
 from initspec.adapters.jax.model import walk, write  # noqa: E402
-from initspec.plans import PlanWarning  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
-SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
+import _shared  # noqa: E402
+from _shared import assert_passes, block_of, seed_of  # noqa: E402
+
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
 MAX_APPLIES = 64
-
-
-def seed_of(case_id: str) -> int:
-    return zlib.crc32(case_id.encode()) ^ SALT
-
-
-def assert_passes(result):
-    assert result.passed, result.report()
-
-
-def applies_needed(numel: int) -> int:
-    k = max(1, math.ceil(N_SAMPLES / numel))
-    assert k <= MAX_APPLIES, f"a {numel}-element tensor needs {k} applies; make the test model wider"
-    return k
+applies_needed = partial(_shared.applies_needed, max_applies=MAX_APPLIES)
 
 
 def _lookup(tree, keys):
@@ -64,12 +51,7 @@ def _lookup(tree, keys):
 def row_value(row, result=None) -> np.ndarray:
     """The row's values: from ``result`` (a variables tree) or the live nnx Param."""
     h = row.param.handle
-    v = np.array(h.param.get_value() if hasattr(h, "param") else _lookup(result, h.keys))
-    if row.block is not None:
-        idx = [slice(None)] * v.ndim
-        idx[row.block.axis] = slice(row.block.start, row.block.stop)
-        v = v[tuple(idx)].copy()
-    return v
+    return block_of(np.array(h.param.get_value() if hasattr(h, "param") else _lookup(result, h.keys)), row.block)
 
 
 def tree_bytes(tree) -> dict[str, bytes]:
@@ -169,33 +151,8 @@ INPUTS = {"mlp": jnp.zeros((1, 64)), "cnn": jnp.zeros((1, 8, 8, 8)), "block": jn
 LINEN = {"mlp": MLP, "cnn": CNN, "block": Block, "lstm": RNNModel}
 NNX = {"mlp": NnxMLP, "cnn": NnxCNN, "block": NnxBlock, "lstm": NnxRNN}
 
-MLP_PLAN = {"seed": 1, "base": "flax-defaults", "rules": [
-    {"match": {"path": "fc1.weight"}, "init": {"scheme": "he", "distribution": "truncated_normal"}},
-    {"match": {"path": "fc2.weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"path": "head.*", "role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
-    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.2}},
-]}
-CNN_PLAN = {"seed": 2, "base": "flax-defaults", "rules": [
-    {"match": {"kind": "conv", "role": "weight"},
-     "init": {"scheme": "he", "distribution": "normal", "mode": "fan_out"}},
-    {"match": {"kind": "depthwise_conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "uniform"}},
-    {"match": {"kind": "conv_transpose", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal"}},
-    {"match": {"kind": "norm", "role": "scale"}, "init": {"scheme": "normal", "mean": 1.0, "std": 0.02}},
-]}
-BLOCK_PLAN = {"seed": 3, "defaults": {"bias": {"scheme": "zeros"}, "scale": {"scheme": "ones"},
-                                      "offset": {"scheme": "zeros"}}, "rules": [
-    {"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.02}},
-    {"match": {"kind": "attention", "role": "weight", "path": ["*query*", "*key*"]},
-     "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.1}},
-]}
-LSTM_PLAN = {"seed": 4, "defaults": {"bias": {"scheme": "zeros"}}, "rules": [
-    {"match": {"kind": "embedding"}, "init": {"scheme": "normal", "std": 0.1}},
-    {"match": {"role": "weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"role": "recurrent_weight"}, "init": {"scheme": "orthogonal"}},
-    {"match": {"type": ["LSTMCell", "OptimizedLSTMCell"], "role": "bias", "block": "f"}, "init": {"scheme": "ones"}},
-]}
-PLANS = {"mlp": MLP_PLAN, "cnn": CNN_PLAN, "block": BLOCK_PLAN, "lstm": LSTM_PLAN}
+PLANS = _shared.named_layer_plans("flax-defaults", ["LSTMCell", "OptimizedLSTMCell"])
+MLP_PLAN, CNN_PLAN, BLOCK_PLAN, LSTM_PLAN = (PLANS[a] for a in ("mlp", "cnn", "block", "lstm"))
 
 
 def linen_variables(arch: str, case_id: str):
@@ -511,23 +468,8 @@ def test_strict_errors_name_what_to_fix_and_change_nothing():
 
     x = jnp.zeros((1, 6, 6, 3))
     v = Net().init(jax.random.key(0), x)
-    before = tree_bytes(v)
-    bad = {"rules": [
-        {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "identity"}},  # 4-D: no identity
-        {"match": {"path": "fc.weight"}, "init": {"scheme": "he", "distribution": "normal"}},
-        {"match": {"path": "fc.bias"}, "init": {"scheme": "he", "distribution": "normal"}},  # 1-D: no real fans
-        {"match": {"path": "fc.weigth"}, "init": {"scheme": "zeros"}},  # matches nothing
-    ]}
     for model in (v, isj.Linen(Net(), v, x)):
-        with pytest.raises(SpecError) as e:
-            initspec.apply(bad, model)
-        codes = {d.code for d in e.value.errors}
-        assert codes == {"uncovered_parameter", "unused_rule", "incompatible_spec"}
-        text = str(e.value)
-        assert "nothing was changed" in text and "conv.bias" in text and "default for role 'bias'" in text
-        assert "rules[3]" in text and "did you mean 'fc.weight'" in text
-        assert "rules[0] gives identity to conv.weight" in text and "rules[2] gives he to fc.bias" in text
-        assert tree_bytes(v) == before
+        _shared.assert_strict_errors_name_what_to_fix(model, lambda: tree_bytes(v), conv="conv", fc="fc")
     net = NnxMLP(nnx.Rngs(0))
     before = nnx_bytes(net)
     with pytest.raises(SpecError) as e:
@@ -537,12 +479,7 @@ def test_strict_errors_name_what_to_fix_and_change_nothing():
 
 def test_non_strict_warns_and_keeps_uncovered_parameters():
     v = linen_variables("mlp", "nonstrict")
-    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
-                      {"match": {"path": "nope.*"}, "init": {"scheme": "zeros"}}]}
-    with pytest.warns(PlanWarning) as rec:
-        m = initspec.apply(plan, v, strict=False)
-    msgs = " ".join(str(w.message) for w in rec)
-    assert "nope" in msgs and "fc1.bias" in msgs
+    m = _shared.apply_weights_only_non_strict(v)
     new = m.params["params"]
     assert new["fc1"]["bias"] is v["params"]["fc1"]["bias"]  # uncovered: the same array
     assert not np.array_equal(new["fc1"]["kernel"], v["params"]["fc1"]["kernel"])

@@ -14,7 +14,7 @@ import os
 import random
 import subprocess
 import sys
-import zlib
+from functools import partial
 
 import numpy as np
 import pytest
@@ -29,19 +29,18 @@ from initspec.plans import PlanWarning  # noqa: E402
 from initspec.writer import fail_at  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
+import _shared  # noqa: E402
+from _shared import assert_passes, block_of, seed_of  # noqa: E402
+
 L = keras.layers
 ops = keras.ops
-SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
 MAX_APPLIES = 64
+applies_needed = partial(_shared.applies_needed, max_applies=MAX_APPLIES)
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="in-process Keras plan tests run on the TensorFlow backend")
-
-
-def seed_of(case_id: str) -> int:
-    return zlib.crc32(case_id.encode()) ^ SALT
 
 
 @contextlib.contextmanager
@@ -71,23 +70,8 @@ def state_bytes(model) -> dict[str, bytes]:
     return out
 
 
-def assert_passes(result):
-    assert result.passed, result.report()
-
-
-def applies_needed(numel: int) -> int:
-    k = max(1, math.ceil(N_SAMPLES / numel))
-    assert k <= MAX_APPLIES, f"a {numel}-element tensor needs {k} applies; make the test model wider"
-    return k
-
-
 def row_value(row) -> np.ndarray:
-    v = ops.convert_to_numpy(row.param.handle.variable).copy()
-    if row.block is not None:
-        idx = [slice(None)] * v.ndim
-        idx[row.block.axis] = slice(row.block.start, row.block.stop)
-        v = v[tuple(idx)].copy()
-    return v
+    return block_of(ops.convert_to_numpy(row.param.handle.variable).copy(), row.block)
 
 
 # ============================================================================ test models
@@ -120,31 +104,8 @@ def lstm_model():
                              L.Dense(256, name="head")], name="rnn")
 
 
-MLP_PLAN = {"seed": 1, "base": "keras-defaults", "rules": [
-    {"match": {"path": "fc1.weight"}, "init": {"scheme": "he", "distribution": "truncated_normal"}},
-    {"match": {"path": "fc2.weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"path": "head.*", "role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
-    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.2}},
-]}
-CNN_PLAN = {"seed": 2, "base": "keras-defaults", "rules": [
-    {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal", "mode": "fan_out"}},
-    {"match": {"kind": "depthwise_conv", "role": "weight"}, "init": {"scheme": "he", "distribution": "uniform"}},
-    {"match": {"kind": "conv_transpose", "role": "weight"}, "init": {"scheme": "he", "distribution": "normal"}},
-    {"match": {"kind": "norm", "role": "scale"}, "init": {"scheme": "normal", "mean": 1.0, "std": 0.02}},
-]}
-BLOCK_PLAN = {"seed": 3, "defaults": {"bias": {"scheme": "zeros"}, "scale": {"scheme": "ones"},
-                                      "offset": {"scheme": "zeros"}}, "rules": [
-    {"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.02}},
-    {"match": {"kind": "attention", "role": "weight", "path": ["*query*", "*key*"]},
-     "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"path": "fc1.bias"}, "init": {"scheme": "uniform", "low": -0.1, "high": 0.1}},
-]}
-LSTM_PLAN = {"seed": 4, "defaults": {"bias": {"scheme": "zeros"}}, "rules": [
-    {"match": {"kind": "embedding"}, "init": {"scheme": "normal", "std": 0.1}},
-    {"match": {"role": "weight"}, "init": {"scheme": "glorot", "distribution": "uniform"}},
-    {"match": {"role": "recurrent_weight"}, "init": {"scheme": "orthogonal"}},
-    {"match": {"type": "LSTM", "role": "bias", "block": "f"}, "init": {"scheme": "ones"}},
-]}
+PLANS = _shared.named_layer_plans("keras-defaults", "LSTM")
+MLP_PLAN, CNN_PLAN, BLOCK_PLAN, LSTM_PLAN = (PLANS[a] for a in ("mlp", "cnn", "block", "lstm"))
 MODELS = {"mlp": (mlp, MLP_PLAN), "cnn": (cnn, CNN_PLAN), "block": (block, BLOCK_PLAN),
           "lstm": (lstm_model, LSTM_PLAN)}
 
@@ -409,26 +370,7 @@ def test_keras_defaults_lstm_forget_bias_is_ones_in_keras_too():
 def test_strict_errors_name_what_to_fix_and_change_nothing():
     model = keras.Sequential([keras.Input((6, 6, 3)), L.Conv2D(8, 3, name="conv"), L.Flatten(),
                               L.Dense(4, name="fc")], name="net")
-    before = state_bytes(model)
-    bad = {"rules": [
-        {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "identity"}},  # 4-D: no identity
-        {"match": {"path": "fc.weight"}, "init": {"scheme": "he", "distribution": "normal"}},
-        {"match": {"path": "fc.bias"}, "init": {"scheme": "he", "distribution": "normal"}},  # 1-D: no real fans
-        {"match": {"path": "fc.weigth"}, "init": {"scheme": "zeros"}},  # matches nothing
-    ]}
-    with pytest.raises(SpecError) as e:
-        initspec.apply(bad, model)
-    by_code: dict[str, list[str]] = {}
-    for d in e.value.errors:
-        by_code.setdefault(d.code, []).append(d.message)
-    assert set(by_code) == {"uncovered_parameter", "unused_rule", "incompatible_spec"}
-    text = str(e.value)
-    assert "nothing was changed" in text
-    assert "conv.bias" in text and "default for role 'bias'" in text
-    assert "rules[3]" in text and "did you mean 'fc.weight'" in text
-    assert any("rules[0] gives identity to conv.weight" in m for m in by_code["incompatible_spec"])
-    assert any("rules[2] gives he to fc.bias" in m for m in by_code["incompatible_spec"])
-    assert state_bytes(model) == before
+    _shared.assert_strict_errors_name_what_to_fix(model, lambda: state_bytes(model), conv="conv", fc="fc")
     # with Keras' reading of a bias (fans (n, n)) the same spec resolves
     with pytest.warns(PlanWarning, match="not covered"):
         ok = initspec.plan({"rules": [{"match": {"path": "fc.bias"}, "init": {"scheme": "he", "distribution": "normal"},
@@ -439,12 +381,7 @@ def test_strict_errors_name_what_to_fix_and_change_nothing():
 def test_non_strict_warns_and_leaves_uncovered_parameters_alone():
     model = built(mlp, "nonstrict")[0]
     before = state_bytes(model)
-    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
-                      {"match": {"path": "nope.*"}, "init": {"scheme": "zeros"}}]}
-    with pytest.warns(PlanWarning) as rec:
-        m = initspec.apply(plan, model, strict=False)
-    msgs = " ".join(str(w.message) for w in rec)
-    assert "nope" in msgs and "fc1.bias" in msgs
+    m = _shared.apply_weights_only_non_strict(model)
     assert {r.path for r in m.table} == {"fc1.weight", "fc2.weight", "head.weight"}
     after = state_bytes(model)
     bias = next(k for k in after if k.endswith("fc1/bias"))
@@ -469,7 +406,10 @@ def test_validation_happens_before_any_draw():
         initspec.apply(plan, model)
     assert e.value.errors[0].code == "unsupported_dtype" and "z.steps" in str(e.value)
     assert state_bytes(model) == before
-    rows = initspec.plan(plan, model).rows
+    with pytest.raises(SpecError) as e:  # the dry run shows it too (issue 13: the table checks dtypes)
+        initspec.plan(plan, model)
+    assert e.value.errors[0].code == "unsupported_dtype" and "z.steps" in str(e.value)
+    rows = initspec.plan({"rules": [{"match": {}, "init": {"scheme": "zeros"}}]}, model).rows
     with pytest.raises(SpecError) as e:
         write(model, [initspec.plan(plan, {"w": np.zeros((2, 2))}).rows[0]])
     assert e.value.errors[0].code == "wrong_backend"

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import warnings
-import zlib
+from functools import partial
 
 import numpy as np
 import pytest
@@ -22,14 +21,16 @@ pytest.importorskip("scipy")
 import initspec  # noqa: E402
 from initspec import SpecError  # noqa: E402
 from initspec.adapters.torch.model import walk  # noqa: E402
-from initspec.plans import PlanWarning  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
+import _shared  # noqa: E402
+from _shared import assert_passes, seed_of  # noqa: E402
+
 nn = torch.nn
-SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
 MAX_APPLIES = 256
+applies_needed = partial(_shared.applies_needed, max_applies=MAX_APPLIES)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,10 +41,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def seed_of(case_id: str) -> int:
-    return zlib.crc32(case_id.encode()) ^ SALT
 
 
 def built(factory, case_id: str, count: int = 1) -> list[nn.Module]:
@@ -60,16 +57,6 @@ def state_bytes(model: nn.Module) -> dict[str, bytes]:
         if not t.is_meta:
             out[name] = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
     return out
-
-
-def assert_passes(result):
-    assert result.passed, result.report()
-
-
-def applies_needed(numel: int) -> int:
-    k = max(1, math.ceil(N_SAMPLES / numel))
-    assert k <= MAX_APPLIES, f"a {numel}-element tensor needs {k} applies; make the test model wider"
-    return k
 
 
 def row_value(row) -> torch.Tensor:
@@ -354,37 +341,14 @@ def test_torch_defaults_reproduce_torch(case):
 
 def test_strict_errors_name_what_to_fix_and_change_nothing():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 4))
-    before = state_bytes(model)
-    bad = {"rules": [
-        {"match": {"kind": "conv", "role": "weight"}, "init": {"scheme": "identity"}},  # 4-D: no identity
-        {"match": {"path": "2.weight"}, "init": {"scheme": "he", "distribution": "normal"}},
-        {"match": {"path": "2.bias"}, "init": {"scheme": "he", "distribution": "normal"}},  # 1-D: no fans
-        {"match": {"path": "3.weigth"}, "init": {"scheme": "zeros"}},  # matches nothing
-    ]}
-    with pytest.raises(SpecError) as e:
-        initspec.apply(bad, model)
-    by_code: dict[str, list[str]] = {}
-    for d in e.value.errors:
-        by_code.setdefault(d.code, []).append(d.message)
-    assert set(by_code) == {"uncovered_parameter", "unused_rule", "incompatible_spec"}
-    text = str(e.value)
-    assert "nothing was changed" in text
-    assert "0.bias" in text and "default for role 'bias'" in text
-    assert "rules[3]" in text and "did you mean '2.weight'" in text
-    assert any("rules[0] gives identity to 0.weight" in m for m in by_code["incompatible_spec"])
-    assert any("rules[2] gives he to 2.bias" in m for m in by_code["incompatible_spec"])
-    assert state_bytes(model) == before
+    _shared.assert_strict_errors_name_what_to_fix(model, lambda: state_bytes(model), conv="0", fc="2",
+                                                  typo="3.weigth")
 
 
 def test_non_strict_warns_and_leaves_uncovered_parameters_alone():
     model = built(MLP, "nonstrict")[0]
     before = state_bytes(model)
-    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
-                      {"match": {"path": "nope.*"}, "init": {"scheme": "zeros"}}]}
-    with pytest.warns(PlanWarning) as rec:
-        m = initspec.apply(plan, model, strict=False)
-    msgs = " ".join(str(w.message) for w in rec)
-    assert "nope" in msgs and "fc1.bias" in msgs
+    m = _shared.apply_weights_only_non_strict(model)
     assert {r.path for r in m.table} == {"fc1.weight", "fc2.weight", "head.weight"}
     after = state_bytes(model)
     assert after["fc1.bias"] == before["fc1.bias"] and after["fc1.weight"] != before["fc1.weight"]
