@@ -21,6 +21,7 @@ Nothing here imports a framework (NumPy only, for dtype arithmetic on scalars).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -103,8 +104,27 @@ def check_dtype(dist: D.Distribution, dtype: Any) -> None:
     a random law needs a floating dtype; constant, identity and dirac also fill integer
     and bool tensors with integral values in the dtype's range (0 and 1 for bool).  A
     floating dtype must hold the law (:func:`check_fits`).  Every backend calls this before
-    drawing, and plans call it for every row before anything is drawn."""
+    drawing, and plans call it for every row before anything is drawn (answers are cached
+    by law and dtype: a model's thousands of rows share a few laws)."""
     name = dtype_name(dtype)
+    try:
+        problem = _dtype_problem(dist, name)
+    except TypeError:  # an unhashable law (never one of initspec's): check it uncached
+        problem = _dtype_problem.__wrapped__(dist, name)
+    if problem is not None:
+        raise SpecError(problem.errors, title=problem.title)
+
+
+@functools.lru_cache(maxsize=8192)
+def _dtype_problem(dist: D.Distribution, name: str) -> SpecError | None:
+    try:
+        _check_dtype(dist, name)
+    except SpecError as exc:
+        return exc
+    return None
+
+
+def _check_dtype(dist: D.Distribution, name: str) -> None:
     if name in FLOAT_DTYPES:
         check_fits(dist, name)
         return

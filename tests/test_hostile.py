@@ -183,6 +183,19 @@ def test_apply_never_writes_inf_and_the_manifest_is_strict_json():
     assert body["parameters"][0]["low"] is None and body["parameters"][0]["high"] is None
 
 
+def test_a_dry_run_shows_what_apply_would_refuse():
+    """The plan table checks every row's law against its parameter's dtype, before anything is drawn."""
+    model = {"a": {"weight": np.ones((4, 4), np.float32)}, "b": {"weight": np.ones((4, 4), np.float16)},
+             "c": {"weight": np.ones((4, 4), np.int8)}}
+    with pytest.raises(SpecError) as info:
+        initspec.plan({"defaults": {"weight": {"scheme": "normal", "std": 1e5}}}, model)
+    assert sorted(info.value.codes) == ["dtype_overflow", "unsupported_dtype"]
+    assert "b.weight" in str(info.value) and "c.weight" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        initspec.plan({"defaults": {"weight": {"scheme": "constant", "value": 300}}}, model)
+    assert info.value.codes == ["lossy_cast"] and "c.weight" in str(info.value)
+
+
 def test_error_values_are_strict_json():
     from initspec.errors import ErrorDetail
 

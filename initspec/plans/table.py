@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .. import distributions as D
+from .. import sampling
 from .._plain import plain_data
 from ..errors import ErrorDetail, SpecError
 from ..expressions import ExpressionError, ExpressionErrorDetail, compile_capture_glob
@@ -687,6 +688,8 @@ def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: 
         spec, dist = hit
         if p.kind == "other" and not native and p.type not in st.declared and _reads_layout(spec, shape):
             _guess(p, cand, spec, shape, st, what)
+        if not _fits_dtype(p, cand, dist, st, what):
+            return None
         return PlanRow(p, block, cand.label, shadowed, spec, dist, seed, made_from, captures, shown)
     spec = expand_spec(base, fan_in=fan_in, hidden_size=p.hidden_size)
     if p.kind == "other" and not native and p.type not in st.declared and _reads_layout(spec, shape):
@@ -703,7 +706,26 @@ def _resolve_row(p: ParamInfo, block: Block | None, cand: _Candidate, shadowed: 
                 f"take: {e.message}", loc=(cand.label,), value=spec.to_dict()), what)
         return None
     st.resolved[key] = (spec, dist)
+    if not _fits_dtype(p, cand, dist, st, what):
+        return None
     return PlanRow(p, block, cand.label, shadowed, spec, dist, seed, made_from, captures, shown)
+
+
+def _fits_dtype(p: ParamInfo, cand: _Candidate, dist: D.Distribution, st: _State, what: str) -> bool:
+    """Whether the law fits the parameter's dtype - the rule every writer applies before drawing
+    (:func:`initspec.sampling.check_dtype`: random laws need floats; the law must not overflow,
+    underflow or leave fewer than two numbers of the dtype in its support; integer constants
+    must fit).  Checked here so a dry run shows what apply would refuse (issue 13); the error
+    keeps the dtype rule's own code."""
+    try:
+        sampling.check_dtype(dist, p.dtype)
+    except SpecError as exc:
+        for e in exc.errors:
+            st.errors.add((cand.label, e.code, p.dtype, e.message), ErrorDetail(
+                e.code, f"{what}: {e.message} ({cand.label} gives it to a {p.dtype} parameter)", loc=(what,),
+                value=e.value), what)
+        return False
+    return True
 
 
 #: Words in a native type's name that suggest its kind (for the declaration a message proposes).
