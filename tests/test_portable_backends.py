@@ -326,3 +326,12 @@ def test_shard_seeds_differ_by_offset_and_shape() -> None:
     s = {portable.shard_seed(7, (0, 0), (4, 4)), portable.shard_seed(7, (4, 0), (4, 4)),
          portable.shard_seed(7, (0, 0), (4, 3)), portable.shard_seed(8, (0, 0), (4, 4))}
     assert len(s) == 4 and all(0 <= x < 2**63 for x in s)
+
+
+def test_a_dtype_numpy_lacks_is_refused_before_anything_is_drawn() -> None:
+    m = nn.Linear(3, 4).to(torch.float8_e4m3fn)
+    before = m.weight.detach().view(torch.uint8).clone()
+    with pytest.raises(SpecError) as exc:
+        initspec.apply({"seeding": "portable", "rules": [{"match": {}, "init": {"scheme": "zeros"}}]}, m)
+    assert {e.code for e in exc.value.errors} == {"unsupported_dtype"}  # (the plan or the portable writer says it)
+    assert torch.equal(m.weight.detach().view(torch.uint8), before)

@@ -85,7 +85,7 @@ from ... import writer
 from ...errors import ErrorDetail, SpecError
 from ...layout import compute_fans
 from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
-from ...sampling import dtype_name
+from ...sampling import dtype_name, np_dtype
 from ...spec import Axes
 from .._common import require
 from . import _layers
@@ -327,6 +327,14 @@ class _Target:
                 local_box(handle.tensor)
             else:
                 _check(_view(row), row.distribution, None)
+            if self.portable:  # portable values are NumPy arrays: a dtype NumPy lacks (float8) cannot take them
+                try:
+                    np_dtype(handle.tensor.dtype)
+                except SpecError:
+                    raise SpecError.single(
+                        "unsupported_dtype", f"portable seeding computes values in NumPy, which has no "
+                        f"{dtype_name(handle.tensor.dtype)}: use seeding: native for this tensor's plan, or another "
+                        "dtype", loc=("dtype",), value=dtype_name(handle.tensor.dtype)) from None
         except SpecError as exc:
             return writer.row_errors(row, exc)
         return []
