@@ -395,11 +395,55 @@ def _plan_pipeline(case: dict[str, Any]) -> None:
             raise Finding(f"apply wrote non-finite values into {row.path}: {row.distribution.describe()}")
 
 
+def _positions(node: Any, out: dict, path: tuple = ()) -> dict:
+    from initspec import _document
+
+    if isinstance(node, _document._Node):
+        out[path] = node.pos
+        if node.keys is not None:
+            out.update({path + ("key", k): p for k, p in node.keys.items()})
+            for k, v in node.kids.items():
+                _positions(v, out, path + (k,))
+        else:
+            for i, v in enumerate(node.kids):
+                _positions(v, out, path + (i,))
+    else:
+        out[path] = node
+    return out
+
+
+def _same_with_and_without_libyaml(data: bytes) -> None:
+    """A YAML text libyaml reads (the fast path) reads the same - values and positions - with
+    PyYAML's pure-Python parser, which decides every text libyaml refuses."""
+    from initspec import _document
+
+    if _document._CParser is None:
+        return
+    try:
+        text = _document._decode(data, None, _document.MAX_BYTES_DEFAULT)
+    except SpecError:
+        return
+    if _document._LIBYAML_DIFFERS.search(text):
+        return
+    try:
+        fast = _document._load_events(_document._CParser(text), None, _document.MAX_DEPTH_DEFAULT)
+    except Exception:  # noqa: BLE001 - the pure parser decides
+        return
+    try:
+        pure = _document._load_pure(text, None, _document.MAX_DEPTH_DEFAULT)
+    except SpecError as exc:
+        raise Finding(f"libyaml reads a text the pure parser refuses: {exc.errors[0].message[:60]}") from None
+    if repr(fast.data) != repr(pure.data) or _positions(fast._locs, {}) != _positions(pure._locs, {}):
+        raise Finding("libyaml and the pure parser read a text differently")
+
+
 def run_case(case: dict[str, Any]) -> None:
     """Run one decoded case; raises :class:`Finding` (or the escaping exception) on a violation."""
     try:
         if case["mode"] == "text":
             data = case["text"]
+            if case["fmt"] == "yaml":
+                _same_with_and_without_libyaml(data)
             try:
                 obj = initspec.loads(data, fmt=case["fmt"], kind=case["kind"])
             except SpecError:

@@ -465,6 +465,32 @@ def test_error_conversion_is_linear_and_fast():
     assert big / 40000 < 50e-6, f"{big / 40000 * 1e6:.1f} us per error"  # was ~120 us
 
 
+def test_yaml_reads_fast_and_the_same_with_libyaml():
+    from initspec import _document
+
+    if _document._CParser is None:
+        pytest.skip("PyYAML without libyaml")
+    text = "format_version: 1\nscheme: normal\nstd: 0.02\n" + "".join(f"x{i}: {i}\n" for i in range(20000))
+    t = time.perf_counter()
+    fast = _document.load_text(text, fmt="yaml")
+    t_fast = time.perf_counter() - t
+    t = time.perf_counter()
+    pure = _document._load_pure(text, None, _document.MAX_DEPTH_DEFAULT)
+    t_pure = time.perf_counter() - t
+    assert fast.data == pure.data and fast.locate_key(("x19999",)) == pure.locate_key(("x19999",)) == (20003, 1)
+    assert t_fast < t_pure / 3, (t_fast, t_pure)
+    for path in sorted((ROOT / "schemas" / "examples").rglob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml")):
+        raw = path.read_text(encoding="utf-8")
+        try:
+            a = _document.load_text(raw, fmt="yaml").data
+        except SpecError as exc:  # refused files are read by the pure parser: the documented messages
+            with pytest.raises(SpecError) as info:
+                _document._load_pure(raw, None, _document.MAX_DEPTH_DEFAULT)
+            assert info.value.render() == exc.render()
+            continue
+        assert a == _document._load_pure(raw, None, _document.MAX_DEPTH_DEFAULT).data
+
+
 def test_suggestions_are_bounded():
     from initspec.errors import did_you_mean
 
