@@ -98,8 +98,9 @@ def run_atheris(args: argparse.Namespace) -> int:
     corpus = Path(args.corpus)
     if not any(corpus.glob("*")):
         _seed_corpus(corpus)
+    # libFuzzer's own crash/timeout/out-of-memory inputs go to the findings folder too
     argv = [sys.argv[0], str(corpus), f"-seed={args.seed}", "-max_len=4096", "-rss_limit_mb=4096",
-            "-timeout=60", "-print_final_stats=1"]
+            "-timeout=60", "-print_final_stats=1", f"-artifact_prefix={Path(args.findings).resolve()}/"]
     if args.runs:
         argv.append(f"-runs={args.runs}")
     if args.seconds:

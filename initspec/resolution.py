@@ -333,6 +333,9 @@ def _sparse(ctx: _Ctx, spec: Sparse) -> D.Distribution:
     layout = ctx.need_layout()
     if isinstance(layout, Axes):
         fans = compute_fans(ctx.shape, layout, scheme=ctx.scheme)
+        if len(fans.in_axes) != 1 or len(fans.out_axes) != 1:  # found by the fuzzer: IndexError before
+            raise ShapeError.single("bad_axis", f"{ctx.scheme} needs exactly one in axis and one out axis",
+                                    loc=("axes",), value=layout.model_dump())
         out_axis, in_axis = fans.out_axes[0], fans.in_axes[0]
     else:
         out_axis, in_axis = (0, 1) if layout == "torch" else (1, 0)
