@@ -722,7 +722,7 @@ def _fits_dtype(p: ParamInfo, cand: _Candidate, dist: D.Distribution, st: _State
     except SpecError as exc:
         for e in exc.errors:
             st.errors.add((cand.label, e.code, p.dtype, e.message), ErrorDetail(
-                e.code, f"{what}: {e.message} ({cand.label} gives it to a {p.dtype} parameter)", loc=(what,),
+                e.code, f"{what}: {e.message} ({cand.label} gives it to a {p.dtype} parameter)", loc=(cand.label,),
                 value=e.value), what)
         return False
     return True
