@@ -13,6 +13,7 @@ only its own, when used.
 
 from __future__ import annotations
 
+from .diagnose import Diagnosis, diagnose  # the function; `from initspec.diagnose import ...` reads the module
 from .distributions import Derivation, Distribution
 from .errors import ErrorDetail, ShapeError, SpecError
 from .files import FORMAT_VERSION, apply, dump, dumps, load, loads, plan
@@ -28,5 +29,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Axes", "BaseSpec", "Manifest", "Plan", "PlanTable", "apply", "parse_plan", "plan", "Derivation", "Distribution", "ErrorDetail", "FORMAT_VERSION", "Fans", "ShapeError",
     "Spec", "SpecError", "compute_fans", "dump", "dumps", "expand", "load", "loads", "parse", "resolve",
-    "__version__",
+    "Diagnosis", "diagnose", "__version__",
 ]

@@ -12,6 +12,7 @@
     initspec convert keras '{"class_name": "HeNormal", "config": {"seed": null}}'
     initspec convert native he.yaml --shape 256,128 --layout torch
     initspec propagate he.yaml '{scheme: glorot, distribution: normal}' --activation relu --plot p.png
+    initspec propagate --model mypkg.models:make_model --plan init.yaml --input-shape 64,784 --check
 
 Every problem is one line ``loc (file:line:col): message (got ...) [code]`` on stderr
 (``validate`` writes them to stdout: they are its output), capped at 20 plus "and N
@@ -734,12 +735,13 @@ def conformance(backend: Annotated[Optional[list[str]], typer.Option(
             raise ImportError(f"the conformance suite needs SciPy: pip install 'initspec[conformance]' ({exc})") \
                 from exc
         known = command.engine.backend_names()
-        for b in backend or []:
-            if b not in known:
-                from .errors import did_you_mean
+    for b in backend or []:
+        if b not in known:
+            from .errors import did_you_mean
 
-                raise typer.BadParameter(f"unknown backend {b!r}{did_you_mean(b, known)}; registered: "
-                                         f"{', '.join(known)}", param_hint="--backend")
+            raise typer.BadParameter(f"unknown backend {b!r}{did_you_mean(b, known)}; registered: "
+                                     f"{', '.join(known)}", param_hint="--backend")
+    with _errors():
         code = command.conformance(command.Options(
             backend, device, case, salt, coverage, fmt, str(output) if output is not None else None, skips,
             list_backends, list_cases, quiet, power_gate))
@@ -760,7 +762,19 @@ class Activation(str, Enum):
 
 
 @app.command("propagate")
-def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", help="spec files or inline YAML/JSON")],
+def propagate_cmd(specs: Annotated[Optional[list[str]], typer.Argument(
+                      metavar="SPEC", help="spec files or inline YAML/JSON (a synthetic dense stack); "
+                      "leave out with --model", show_default=False)] = None,
+                  model: Annotated[Optional[str], typer.Option(
+                      "--model", help="package.module:factory returning your model: measure it instead of a "
+                      "synthetic stack")] = None,
+                  plan_file: Annotated[Optional[str], typer.Option(
+                      "--plan", metavar="PLAN", help="with --model: apply this plan first")] = None,
+                  input_shape: Annotated[Any, typer.Option(
+                      "--input-shape", callback=_shape_callback, metavar="B,D,...", show_default=False,
+                      help="with --model: the shape of the standard normal input batch, e.g. 64,784")] = None,
+                  check: Annotated[bool, typer.Option("--check", help="with --model: exit 1 unless the verdict is "
+                                                      "healthy (for CI)")] = False,
                   depth: Annotated[int, typer.Option("--depth", min=1, help="number of dense layers")] = 50,
                   width: Annotated[int, typer.Option("--width", min=1, help="units per layer")] = 256,
                   activation: Annotated[Activation, typer.Option("--activation", help="the nonlinearity after "
@@ -772,7 +786,18 @@ def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", 
                   plot: Annotated[Optional[Path], typer.Option("--plot", help="write the variance curves (PNG; "
                                                                "needs matplotlib)")] = None,
                   fmt: FmtOpt = Fmt.text) -> None:
-    """Activation and gradient variance per layer of a deep dense stack, for each spec."""
+    """Activation and gradient variance per layer: of your model on one batch (--model), with a
+    verdict, or of a deep dense stack for each spec."""
+    if model is not None:
+        if specs:
+            raise typer.BadParameter("give either specs (a synthetic stack) or --model, not both",
+                                     param_hint="SPEC...")
+        _propagate_model(model, plan_file, input_shape, check, seed, plot, fmt)
+        return
+    if plan_file is not None or input_shape is not None or check:
+        raise typer.BadParameter("--plan, --input-shape and --check go with --model", param_hint="--model")
+    if not specs:
+        raise typer.BadParameter("give one or more specs, or --model package.module:factory", param_hint="SPEC...")
     from .propagation import propagate
 
     _check_output(plot, "--plot")
@@ -798,6 +823,53 @@ def propagate_cmd(specs: Annotated[list[str], typer.Argument(metavar="SPEC...", 
         typer.echo(report.to_text())
     if plot is not None:
         _err(f"wrote {plot}")
+
+
+def _propagate_model(target: str, plan_file: str | None, input_shape: tuple[int, ...] | None, check: bool,
+                     seed: int, plot: Path | None, fmt: Fmt) -> None:
+    """``propagate --model``: initspec.diagnose on the factory's model (docs/signal.md)."""
+    _check_target(target)
+    if not input_shape or any(d < 1 for d in input_shape):
+        raise typer.BadParameter("give the input batch's shape, positive integers, e.g. --input-shape 64,784",
+                                 param_hint="--input-shape")
+    _check_output(plot, "--plot")
+    with _errors(fmt is Fmt.json):
+        from .diagnose import diagnose
+
+        factory = _import_factory(target)
+        parsed = doc = None
+        if plan_file is not None:
+            from ._document import load_path
+            from .files import from_document
+
+            doc = load_path(plan_file)
+            parsed = from_document(doc, "plan")
+        net = _build_model(factory, target)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", _plans().PlanWarning)
+                result = diagnose(net, input_shape=input_shape, plan=parsed, seed=seed)
+        except SpecError as exc:
+            raise (_locate_plan_errors(exc, doc) if doc is not None else exc) from None
+        except (ImportError, typer.Exit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's model failed on the batch
+            if _debug():
+                traceback.print_exc()
+            raise SpecError.single(
+                "model_failed", f"running {target}() forward and backward on a batch of shape "
+                f"{','.join(map(str, input_shape))} failed: {type(exc).__name__}: {str(exc)[:500]} (check "
+                "--input-shape; `initspec --debug ...` shows the traceback)", loc=("--model",), value=target) from None
+        if plot is not None:
+            result.plot(plot)
+    if fmt is Fmt.json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        typer.echo(result.to_text())
+    if plot is not None:
+        _err(f"wrote {plot}")
+    if check and not result.healthy:
+        raise typer.Exit(1)
 
 
 def _hoist_debug(argv: list[str]) -> list[str]:

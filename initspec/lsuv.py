@@ -15,28 +15,34 @@ activation that follows it - the layer's own output) is within ``tol`` of ``targ
 Biases are not changed.
 
 How it is fast: a dense or convolution layer's output is affine in its weight's scale,
-``y(c) = c·z + b`` with ``z = y - b``, so one forward pass that captures the layer's output
-moments gives ``Var(y(c)) = A c² + 2 B c + C`` exactly, and the scale that reaches the
-target solves a quadratic (:func:`solve_scale`) - no guess-and-repeat.  The pass that
-measures layer *k+1* also measures layer *k* again, after its rescale, which verifies it
-for free; a layer that still misses (weights shared with a later layer, a layer whose
-output feeds back) is measured and solved again, up to ``max_iter`` passes.  So LSUV on *L*
-layers costs about *L* + 1 forward passes (fewer when a backend stops a pass early at the
-layer it measures), against ``Σ iterations`` full passes for the classic algorithm.
+``y(c) = c·z + b`` with ``z = y - b``, so the moments of one output give
+``Var(y(c)) = A c² + 2 B c + C`` exactly, and the scale that reaches the target solves a
+quadratic (:func:`solve_scale`) - no guess-and-repeat.  And the fit needs no pass of its own:
+a backend's probe **sweeps** the model (:class:`SweepProbe`) - one forward pass in which, at
+each selected layer in turn, the hook measures the output, asks for the factor, rescales the
+weight in place and passes ``c·z + b`` - what the rescaled weight gives - on to the rest of
+the pass, so every later layer is measured with everything before it already fitted.  A
+second sweep verifies every layer (and refits one that still misses: weights shared with a
+later layer, an output that feeds back), up to ``max_iter`` sweeps.  So LSUV on any number of
+layers costs **two forward passes** - against one pass per layer (or per iteration) for the
+classic algorithm.
 
-The backend supplies a :class:`Probe` (``adapters/<name>/signal.py``): one forward pass on
-the batch returning the output moments of the matched layers it reached, and an in-place
-rescale of one layer's weight.  This module is the algorithm, framework-free.
+A probe that can only measure and rescale (:class:`Probe`: ``measure(upto)`` and
+``scale(index, factor)``) is fitted layer by layer instead, each pass measuring the next
+layer and verifying the one before: about *L* + 1 passes.
+
+The backend supplies the probe (``adapters/<name>/signal.py``); this module is the
+algorithm, framework-free.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Moments", "Probe", "LayerResult", "LsuvResult", "solve_scale", "run"]
+__all__ = ["Moments", "Probe", "SweepProbe", "LayerResult", "LsuvResult", "solve_scale", "run"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,23 @@ class Probe(Protocol):
         """Multiply layer ``index``'s weight by ``factor`` in place."""
 
 
+#: ``decide(index, moments)``: the factor to rescale layer ``index`` by now, or None.
+Decide = Callable[[int, Moments], "float | None"]
+
+
+class SweepProbe(Protocol):
+    """A probe that fits every layer in one forward pass (see the module docstring)."""
+
+    #: The matched layers, in forward order (complete after the first sweep).
+    layers: Sequence[str]
+
+    def sweep(self, decide: Decide) -> None:
+        """One forward pass on the batch.  At the first call of each matched layer, in
+        forward order (which fixes its index), take the moments ``m`` of its output
+        ``y = z + b``; if ``factor = decide(index, m)`` is not None, multiply the layer's
+        weight by it in place and pass ``factor·z + b`` on instead of ``y``."""
+
+
 @dataclass(frozen=True)
 class LayerResult:
     """What LSUV did to one layer."""
@@ -152,8 +175,85 @@ def _within(var: float, target: float, tol: float) -> bool:
     return math.isfinite(var) and abs(var - target) <= tol * target
 
 
-def run(probe: Probe, *, target: float = 1.0, tol: float = 0.05, max_iter: int = 10) -> LsuvResult:
-    """Fit every layer of ``probe`` in forward order (see the module docstring)."""
+def run(probe: Probe | SweepProbe, *, target: float = 1.0, tol: float = 0.05, max_iter: int = 10,
+        on_scale: Callable[[str], None] | None = None) -> LsuvResult:
+    """Fit every layer of ``probe`` in forward order (see the module docstring).
+    ``on_scale(path)`` is called before each rescale (it may raise: fault injection)."""
+    if hasattr(probe, "sweep"):
+        return _run_sweeps(probe, target, tol, max_iter, on_scale)  # type: ignore[arg-type]
+    return _run_layers(probe, target, tol, max_iter, on_scale)  # type: ignore[arg-type]
+
+
+def _factor(m: Moments, target: float) -> float | None:
+    factor = solve_scale(m, target)
+    if factor is None:
+        var = m.variance
+        factor = math.sqrt(target / var) if var > 0 and math.isfinite(var) else None
+    return factor
+
+
+@dataclass
+class _State:
+    scale: float = 1.0
+    iterations: int = 0
+    initial: float = math.nan
+    final: float = math.nan
+    done: bool = False
+
+
+def _scaled_variance(m: Moments, factor: float) -> float:
+    a, b, c = m.quadratic
+    return a * factor * factor + 2.0 * b * factor + c
+
+
+def _run_sweeps(probe: SweepProbe, target: float, tol: float, max_iter: int,
+                on_scale: Callable[[str], None] | None) -> LsuvResult:
+    states: dict[int, _State] = {}
+    changed = [False]
+
+    def decide(index: int, m: Moments) -> float | None:
+        st = states.setdefault(index, _State())
+        var = m.variance
+        if st.iterations == 0:
+            st.initial = var
+        st.final = var
+        if not st.done and st.iterations < max_iter:
+            st.iterations += 1
+        st.done = _within(var, target, tol)
+        if st.done or st.iterations >= max_iter:
+            return None  # within tolerance, or given up
+        factor = _factor(m, target)
+        if factor is None:
+            st.iterations = max_iter  # nothing a scale can do: give up now
+            return None
+        if on_scale is not None:
+            on_scale(probe.layers[index])
+        st.scale *= factor
+        st.final = _scaled_variance(m, factor)
+        changed[0] = True
+        return factor
+
+    passes = 0
+    while True:
+        changed[0] = False
+        probe.sweep(decide)
+        passes += 1
+        if not changed[0] or passes >= max_iter:
+            break
+    n = len(probe.layers)
+    missing = [k for k in range(n) if k not in states]
+    if missing:
+        raise RuntimeError(f"the forward pass never reached {probe.layers[missing[0]]}: is it used by the model's "
+                           "forward on this batch?")
+    results = tuple(LayerResult(probe.layers[k], states[k].scale, states[k].iterations, states[k].final,
+                                states[k].initial, states[k].done and _within(states[k].final, target, tol))
+                    for k in range(n))
+    return LsuvResult(target, tol, max_iter, results, passes)
+
+
+def _run_layers(probe: Probe, target: float, tol: float, max_iter: int,
+                on_scale: Callable[[str], None] | None) -> LsuvResult:
+    """The layer-by-layer fit, for probes that can only measure and rescale."""
     n = len(probe.layers)
     scales = [1.0] * n
     iters = [0] * n
@@ -186,11 +286,11 @@ def run(probe: Probe, *, target: float = 1.0, tol: float = 0.05, max_iter: int =
                 break
             if iters[k] >= max_iter:
                 break
-            factor = solve_scale(m, target)
-            if factor is None:
-                factor = math.sqrt(target / var) if var > 0 and math.isfinite(var) else None
+            factor = _factor(m, target)
             if factor is None:
                 break
+            if on_scale is not None:
+                on_scale(probe.layers[k])
             probe.scale(k, factor)
             scales[k] *= factor
             pending = {}  # the next measurement of k needs a new pass

@@ -370,7 +370,7 @@ def test_plan_errors(cli, model_dir: Path) -> None:
 
 def test_conformance_delegates(cli, tmp_path: Path) -> None:
     pytest.importorskip("scipy")
-    pytest.importorskip("initspec.testing.runner")
+    pytest.importorskip("initspec.testing.engine")
     report = tmp_path / "report.json"
     cli("conformance", "--backend", "numpy", "--case", "he_normal-square-float32", "--format", "json", "--output",
         str(report), "--quiet")
@@ -558,7 +558,7 @@ def test_convert_keras_saved_model_file(cli, tmp_path: Path) -> None:
 
 def test_conformance_never_passes_on_nothing(cli) -> None:
     pytest.importorskip("scipy")
-    pytest.importorskip("initspec.testing.runner")
+    pytest.importorskip("initspec.testing.engine")
     res = cli("conformance", "--backend", "numpy", "--case", "he_normall-*", code=2)
     assert "matches no case id" in res.stderr and "did you mean he_normal-*" in res.stderr
     res = cli("conformance", "--backend", "numpy", "--device", "cuda", "--quiet", code=1)

@@ -114,7 +114,7 @@ def test_vanishing_and_exploding_name_where_they_start_and_where_they_are_worst(
 
 
 def test_both_directions_are_judged_and_exploding_wins():
-    d = verdict(_stats([1e-3] * 3, backward=[1e3] * 3), 1.0, 1.0)
+    d = verdict(_stats([1e-3] * 3, backward=[1e3, 30.0, 1.0]), 1.0, 1.0)
     assert {p.kind for p in d.problems} == {"vanishing", "exploding"} and d.verdict == "exploding"
 
 
@@ -133,3 +133,77 @@ def test_the_json_has_a_verdict_and_every_layer():
     assert data["verdict"] == "exploding" and len(data["layers"]) == 2
     assert data["layers"][1]["forward_variance"] is None  # JSON has no infinity
     assert "verdict: exploding" in d.to_text()
+
+
+def test_gradients_are_compared_with_the_first_layer_of_their_kind():
+    """A global average pool divides the per-element gradient variance by (H*W)^2: not a
+    vanishing gradient.  Drift through repeated layers is."""
+    layers = [LayerStats(f"stage{i}.conv", "Conv2d", 1.0, 1e-3) for i in range(4)]
+    layers.append(LayerStats("head", "Linear", 1.0, 1.0))  # after the pool: 1000x the convs' gradient
+    d = verdict(layers, 1.0, 1.0)
+    assert d.healthy and d.layers[0].backward_ratio == 1.0 and d.layers[-1].backward_ratio is None
+    drift = [LayerStats(f"blocks.{i}.fc", "Linear", 1.0, 10.0 ** (i - 3)) for i in range(4)]
+    d = verdict(drift, 1.0, 1.0)
+    (p,) = d.problems
+    assert p.kind == "vanishing" and p.direction == "backward" and p.layer == "blocks.1.fc" and p.worst == "blocks.0.fc"
+    assert "first layer of its kind, blocks.3.fc" in p.describe()
+
+
+def test_token_inputs_compare_forward_variances_by_kind_too():
+    layers = [LayerStats("wte", "Embedding", 4e-4, 1.0), *(LayerStats(f"h.{i}.ln", "LayerNorm", 1.0, 1.0)
+                                                             for i in range(3))]
+    d = verdict(layers, None, 1.0)
+    assert d.healthy and d.by_kind and d.to_json()["reference"]["forward"] == "first layer of its kind"
+
+
+def test_outputs_the_same_for_every_sample_are_bypassed_or_dead():
+    zero = [LayerStats("b.0.fc1", "Linear", 1.0, 0.0), LayerStats("b.0.fc2", "Linear", 0.0, 1.0, constant=True),
+            LayerStats("b.1.fc1", "Linear", 1.0, 0.0), LayerStats("b.1.fc2", "Linear", 0.0, 1.0, constant=True)]
+    d = verdict(zero, 1.0, 1.0)  # a varying output: the residual sum carried the signal around
+    assert d.healthy and set(d.bypassed) == {"b.0.fc1", "b.0.fc2", "b.1.fc1", "b.1.fc2"}
+    d = verdict(zero, 1.0, 1.0, output_constant=True)  # nothing varies at the end: dead
+    assert d.verdict == "vanishing" and d.problems[0].layer == "b.1.fc2"
+    assert "every output is the same for every sample" in d.problems[0].describe()
+
+
+class SweepMLP(TanhMLP):
+    """The same MLP as a SweepProbe: each pass fits every layer as it goes."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.layers = []
+        self._all = [f"fc{i}.weight" for i in range(len(self.W))]
+
+    def sweep(self, decide):
+        self.passes += 1
+        h = self.x
+        for i, (w, b) in enumerate(zip(self.W, self.b)):
+            if i == len(self.layers):
+                self.layers.append(self._all[i])
+            z = h @ w
+            factor = decide(i, Moments.of(z, b))
+            if factor is not None:
+                self.W[i] = w * factor
+                z = z * factor
+            h = np.tanh(z + b)
+
+
+@pytest.mark.parametrize("std", [0.01, 0.3, 3.0])
+def test_a_sweep_fits_every_layer_in_one_pass_and_verifies_in_a_second(std):
+    model = SweepMLP(std=std)
+    calls = []
+    res = run(model, target=1.0, tol=0.05, on_scale=calls.append)
+    assert res.converged and res.passes == model.passes == 2
+    assert all(abs(v - 1.0) <= 0.05 for v in model.output_variances())  # measured independently
+    assert [r.path for r in res.layers] == [f"fc{i}.weight" for i in range(8)]
+    assert calls == [r.path for r in res.layers if r.scale != 1.0]  # on_scale before every rescale
+    for r, v in zip(res.layers, model.output_variances()):
+        assert r.variance == pytest.approx(v, rel=1e-9) and r.iterations in (1, 2)
+
+
+def test_a_sweep_gives_up_after_max_iter_and_reports_it():
+    model = SweepMLP(depth=3, bias=5.0)
+    model.b[1] = np.linspace(-10, 10, 64)  # the bias alone varies more than the target
+    res = run(model, target=1.0, tol=0.05, max_iter=3)
+    (bad,) = res.failures
+    assert bad.path == "fc1.weight" and bad.iterations <= 3 and bad.variance > 1.05 and res.passes <= 3

@@ -15,6 +15,11 @@
         init: {scheme: he, distribution: normal}
       - match: {path: "encoder.layers.{i}.out.weight"}
         init: {scheme: normal, std: "0.02 / sqrt(2 * (i + 1))"}
+    lsuv:                           # optional: then rescale to unit output variance on data
+      match: {kind: [dense, conv]}  # (initspec.apply(plan, model, data=batch); initspec.lsuv)
+      target: 1.0
+      tol: 0.05
+      max_iter: 10
     seeding: portable               # optional (default native): the same bytes in every framework
 
 A rule selects parameters by normalized path glob, layer kind, parameter role, native
@@ -51,7 +56,7 @@ from ..spec import Axes, BaseSpec
 from .formulas import SpecTemplate, clash_problems, name_problems, spec_or_template
 
 __all__ = ["Kind", "Role", "KINDS", "ROLES", "KIND_ALIASES", "ROLE_ALIASES", "BASES", "Match", "Rule", "Plan",
-           "TypeDecl", "PlanSpec"]
+           "TypeDecl", "PlanSpec", "Lsuv", "LSUV_KINDS"]
 
 Kind = Literal["dense", "conv", "conv_transpose", "depthwise_conv", "embedding", "norm", "recurrent", "attention",
                "other"]
@@ -165,6 +170,35 @@ class TypeDecl(BaseModel):
     omitted: the layout the walker reported (initspec inspect shows it)."""
 
 
+#: The layer kinds whose output is linear in their weight, which LSUV can rescale.
+LSUV_KINDS = ("dense", "conv", "conv_transpose", "depthwise_conv", "embedding")
+
+
+class Lsuv(BaseModel):
+    """Layer-sequential unit variance (:mod:`initspec.lsuv`): after the plan's laws are drawn,
+    ``initspec.apply(plan, model, data=batch)`` rescales each selected layer's weight, in
+    forward order, until its output variance on the batch is within ``tol`` of ``target``."""
+
+    model_config = MODEL_CONFIG
+    match: Match = Match()
+    """Which layers' weights: a rule's selection.  A criterion left out takes its default -
+    ``kind: [dense, conv]`` and ``role: weight`` - so ``{path: "encoder.*"}`` selects the
+    encoder's dense and convolution weights."""
+    target: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)] = 1.0
+    """The output variance to reach."""
+    tol: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, lt=1)] = 0.05
+    """Relative tolerance: a layer is done when ``|Var - target| <= tol * target``."""
+    max_iter: Annotated[StrictInt, Field(ge=1, le=1000)] = 10
+    """Forward passes (each fits every layer still outside the tolerance), at most."""
+
+    @property
+    def selection(self) -> Match:
+        """``match`` with the defaults filled in (kind dense/conv, role weight)."""
+        m = self.match
+        return m.model_copy(update={"kind": m.kind if m.kind is not None else ("dense", "conv"),
+                                    "role": m.role if m.role is not None else ("weight",)})
+
+
 def _check_vars(value: Any) -> Any:
     if isinstance(value, Mapping):
         for name in value:
@@ -205,6 +239,8 @@ class Plan(BaseModel):
         default_factory=dict)
     """A spec per parameter role, used where no rule matches."""
     rules: Annotated[tuple[Rule, ...], Field(strict=False)] = ()
+    lsuv: Lsuv | None = None
+    """Data-dependent rescaling after drawing (needs ``data=`` in ``initspec.apply``)."""
     seeding: Literal["native", "portable"] = "native"
     """``native``: each framework's own generator, seeded per parameter from (seed, path) - fast,
     reproducible within one framework, device type and sharding; ``portable``: every value a
