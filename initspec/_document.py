@@ -328,8 +328,25 @@ def _load_yaml(text: str, file: str | None, max_depth: int) -> Document:
     return _load_pure(text, file, max_depth)
 
 
+class _Strict:
+    """A libyaml event parser that gives up (for the pure parser) on an empty plain value: libyaml
+    places it at the next token, PyYAML right after its key (found by the fuzzer: ``"":`` then a
+    newline), and error messages quote that position."""
+
+    def __init__(self, parser: Any):
+        self.parser = parser
+        self.check_event, self.peek_event = parser.check_event, parser.peek_event
+
+    def get_event(self) -> Any:
+        event = self.parser.get_event()
+        if type(event) is ev.ScalarEvent and not event.style and event.value == "":
+            raise ValueError("an empty plain scalar")
+        return event
+
+
 def _load_events(parser: Any, file: str | None, max_depth: int) -> Document:
     """A document from a libyaml event parser that must read it without a single problem."""
+    parser = _Strict(parser)
     parser.get_event()  # StreamStart
     if parser.check_event(ev.StreamEndEvent):
         raise ValueError("empty")

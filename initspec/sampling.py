@@ -409,7 +409,7 @@ def truncation(dist: D.TruncatedNormal, dtype: Any, n: int, *, inverse_cdf: bool
     if not lo <= hi:
         raise ShapeError.single(
             "interval_too_narrow", f"no {wd} number lies strictly between the bounds [{dist.low!r}, {dist.high!r}]: "
-            "widen them (or draw in float64)", loc=("low",), value=(dist.low, dist.high))
+            "widen them (or use a wider dtype)", loc=("low",), value=(dist.low, dist.high))
     a, b, mass = dist.alpha, dist.beta, dist.mass
     if not rejection:  # a fixed number of operations: always an inverse CDF
         if a < 0.0 < b:
