@@ -169,10 +169,12 @@ def sample(dist: D.Distribution, rng: np.random.Generator, dtype: Any = np.float
     if out.dtype != dt:
         out = out.astype(dt)
         if isinstance(dist, (D.Uniform, D.TruncatedNormal)) and out.size:
-            # rounding to a narrower dtype can land on or beyond a bound: keep the support
-            # ([low, high) for the uniform, (low, high) for the truncated normal)
+            # rounding to a narrower dtype can land beyond a bound: keep the support (the
+            # uniform's rounded values may reach a bound the dtype holds, as rounding to
+            # nearest does in every backend; the truncated normal stays strictly inside)
             name = sampling.dtype_name(dt)
-            lo = sampling.inward(dist.low, name, +1, strict=isinstance(dist, D.TruncatedNormal))
-            hi = sampling.inward(dist.high, name, -1, strict=True)
+            strict = isinstance(dist, D.TruncatedNormal)
+            lo = sampling.inward(dist.low, name, +1, strict=strict)
+            hi = sampling.inward(dist.high, name, -1, strict=strict)
             np.clip(out, np.array(lo, dtype=dt), np.array(hi, dtype=dt), out=out)
     return out
