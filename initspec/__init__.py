@@ -24,7 +24,7 @@ from .plans import Manifest, Plan, PlanTable, parse_plan
 from .resolution import expand, resolve
 from .spec import Axes, BaseSpec
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "Axes", "BaseSpec", "Manifest", "Plan", "PlanTable", "apply", "parse_plan", "plan", "Derivation", "Distribution", "ErrorDetail", "FORMAT_VERSION", "Fans", "ShapeError",

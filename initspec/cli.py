@@ -40,7 +40,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import __version__, backends
+from . import backends
+from ._version import __version__
 from .errors import MAX_RENDERED, ErrorDetail, SpecError
 from .sampling import FLOAT_DTYPES
 

@@ -53,7 +53,7 @@ class Manifest:
         return self.result
 
     def to_json(self) -> dict[str, Any]:
-        from .. import __version__
+        from .._version import __version__
 
         body = self.table.to_json()
         out = {"format_version": FORMAT_VERSION, "kind": "initspec-manifest", "initspec_version": __version__,
