@@ -128,3 +128,41 @@ RANDOM_SPECS = {
     "delta_orthogonal": {"scheme": "delta_orthogonal"},
     "sparse": {"scheme": "sparse", "sparsity": 0.3},
 }
+
+#: The LSUV tests' plans (every backend): orthogonal weights with the tanh gain, and weights
+#: too small for a deep tanh net; biases zero in both.
+ORTHO_TANH = [{"match": {"role": "weight"}, "init": {"scheme": "orthogonal", "gain": {"activation": "tanh"}}},
+              {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
+SMALL = [{"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.01}},
+         {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
+
+
+def cli_runner(*, no_traceback: bool = False):
+    """``run(*args, code=0)``: the ``initspec`` command in process (typer's CliRunner), the
+    exit code checked against ``code`` (not checked for ``None``) and, with ``no_traceback``,
+    no traceback in its output.  Returns typer's result."""
+    from typer import testing as typer_testing
+
+    from initspec.cli import app
+
+    runner = typer_testing.CliRunner()
+
+    def run(*args: str, code: int | None = 0):
+        result = runner.invoke(app, list(args))
+        if code is not None:
+            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+        if no_traceback:
+            assert "Traceback" not in result.stdout + result.stderr
+        return result
+
+    return run
+
+
+def cli_in(tmp_path, monkeypatch, files: dict[str, str]):
+    """``cli_runner()`` run in ``tmp_path``, with ``files`` (name -> text) written there first
+    and the folder importable (``--model module:function``)."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return cli_runner()

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-typer_testing = pytest.importorskip("typer.testing")
+pytest.importorskip("typer.testing")
 
 import initspec  # noqa: E402
 from initspec import schema as schema_mod  # noqa: E402
-from initspec.cli import app  # noqa: E402
+
+from _shared import cli_runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "schemas" / "examples" / "valid"
@@ -28,15 +29,7 @@ HE = "{scheme: he, distribution: normal}"
 
 @pytest.fixture
 def cli():
-    runner = typer_testing.CliRunner()
-
-    def run(*args: str, code: int | None = 0):
-        result = runner.invoke(app, list(args))
-        if code is not None:
-            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
-        return result
-
-    return run
+    return cli_runner()
 
 
 def _script() -> str:

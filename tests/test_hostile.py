@@ -25,8 +25,9 @@ from initspec import SpecError, sampling
 from initspec import distributions as D
 from initspec.adapters import numpy as isnp
 
-typer_testing = pytest.importorskip("typer.testing")
-from initspec.cli import app  # noqa: E402
+pytest.importorskip("typer.testing")
+
+from _shared import cli_runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,16 +42,7 @@ def codes(fn) -> list[str]:
 
 @pytest.fixture
 def cli():
-    runner = typer_testing.CliRunner()
-
-    def run(*args: str, code: int | None = 0):
-        result = runner.invoke(app, list(args))
-        if code is not None:
-            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
-        assert "Traceback" not in result.stdout + result.stderr
-        return result
-
-    return run
+    return cli_runner(no_traceback=True)
 
 
 def strict_json(text: str):

@@ -16,6 +16,8 @@ import initspec
 from initspec import SpecError
 from initspec.plans import SpecTemplate
 
+from _shared import cli_in
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -303,26 +305,20 @@ def test_math_errors_per_parameter() -> None:
 
 
 def test_cli_locates_per_parameter_errors_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    typer_testing = pytest.importorskip("typer.testing")
-    from initspec.cli import app
-
-    (tmp_path / "stacked_models.py").write_text(
-        "import numpy as np\n"
-        "def stacked():\n"
-        "    return {f'layers.{i}.proj': {'weight': np.zeros((4, 4), np.float32)} for i in range(3)}\n")
-    (tmp_path / "plan.yaml").write_text(
-        "format_version: 1\nrules:\n  - match: {path: \"layers.{i}.proj.weight\"}\n"
-        "    init: {scheme: normal, std: \"0.02 / log(i + 1)\"}\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    result = typer_testing.CliRunner().invoke(app, ["plan", "plan.yaml", "--model", "stacked_models:stacked"])
-    assert result.exit_code == 1
+    pytest.importorskip("typer.testing")
+    cli = cli_in(tmp_path, monkeypatch, {
+        "stacked_models.py":
+            "import numpy as np\n"
+            "def stacked():\n"
+            "    return {f'layers.{i}.proj': {'weight': np.zeros((4, 4), np.float32)} for i in range(3)}\n",
+        "plan.yaml": "format_version: 1\nrules:\n  - match: {path: \"layers.{i}.proj.weight\"}\n"
+                     "    init: {scheme: normal, std: \"0.02 / log(i + 1)\"}\n"})
+    result = cli("plan", "plan.yaml", "--model", "stacked_models:stacked", code=1)
     lines = result.stderr.splitlines()
     assert lines[1].startswith("error: rules[0].init.std (plan.yaml:4:39): rules[0] cannot compute std = 0.02 / "
                                "log(i + 1) for layers.0.proj.weight (i=0): division by zero")
     (tmp_path / "plan.yaml").write_text(
         "format_version: 1\nrules:\n  - match: {path: \"layers.{i}.proj.weight\"}\n"
         "    init: {scheme: normal, std: \"0.02 / sqrt(2 * count(i))\"}\n")
-    result = typer_testing.CliRunner().invoke(app, ["plan", "plan.yaml", "--model", "stacked_models:stacked"])
-    assert result.exit_code == 0, result.output
+    result = cli("plan", "plan.yaml", "--model", "stacked_models:stacked")
     assert "std = 0.02 / sqrt(2 * count(i)) = 0.00816497" in result.stdout

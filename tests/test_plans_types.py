@@ -30,6 +30,8 @@ from initspec.plans import (
     parse_plan,
 )
 
+from _shared import cli_in
+
 
 def info(path: str, shape: tuple[int, ...], kind: str, role: str, type_: str, layout: str = "torch") -> ParamInfo:
     fans = compute_fans(shape, layout) if len(shape) >= 2 else None
@@ -208,22 +210,18 @@ def test_incompatible_specs_are_grouped_too() -> None:
 
 
 def test_cli_shows_the_root_cause_first(tmp_path, monkeypatch) -> None:
-    typer_testing = pytest.importorskip("typer.testing")
-    from initspec.cli import app
-
-    (tmp_path / "rootcause.py").write_text(
-        "import numpy as np\n"
-        "def model():\n"
-        "    return {f'h.{i}.{n}': {'kernel': np.zeros((4, 4), np.float32), 'bias': np.zeros(4, np.float32)}\n"
-        "            for i in range(25) for n in ('attn', 'mlp')}\n")
-    (tmp_path / "plan.yaml").write_text("format_version: 1\nrules:\n  - match: {role: weight}\n"
-                                        "    init: {scheme: he, distribution: normal}\n"
-                                        "  - match: {path: 'h.*.atn.bias'}\n    init: {scheme: zeros}\n"
-                                        "  - match: {kind: norm}\n    init: {scheme: ones}\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    result = typer_testing.CliRunner().invoke(app, ["plan", "plan.yaml", "--model", "rootcause:model"])
-    assert result.exit_code == 1
+    pytest.importorskip("typer.testing")
+    cli = cli_in(tmp_path, monkeypatch, {
+        "rootcause.py":
+            "import numpy as np\n"
+            "def model():\n"
+            "    return {f'h.{i}.{n}': {'kernel': np.zeros((4, 4), np.float32), 'bias': np.zeros(4, np.float32)}\n"
+            "            for i in range(25) for n in ('attn', 'mlp')}\n",
+        "plan.yaml": "format_version: 1\nrules:\n  - match: {role: weight}\n"
+                     "    init: {scheme: he, distribution: normal}\n"
+                     "  - match: {path: 'h.*.atn.bias'}\n    init: {scheme: zeros}\n"
+                     "  - match: {kind: norm}\n    init: {scheme: ones}\n"})
+    result = cli("plan", "plan.yaml", "--model", "rootcause:model", code=1)
     lines = result.stderr.splitlines()
     assert lines[0] == "3 problems resolving the plan against the model (nothing was changed)"
     assert lines[1].startswith("error: rules[1] (plan.yaml:5:5): rule {path=h.*.atn.bias} matches no parameter; did "
@@ -293,23 +291,18 @@ def test_inspect_lists_every_parameter_without_a_plan() -> None:
 
 
 def test_cli_inspect(tmp_path, monkeypatch) -> None:
-    typer_testing = pytest.importorskip("typer.testing")
-    from initspec.cli import app
-
-    (tmp_path / "inspected.py").write_text(
-        "import numpy as np\ndef model():\n"
-        "    return {'fc': {'kernel': np.zeros((4, 3), np.float32)}, 'ln': {'scale': np.zeros(3, np.float32)}}\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    runner = typer_testing.CliRunner()
-    result = runner.invoke(app, ["inspect", "--model", "inspected:model"])
-    assert result.exit_code == 0, result.output
+    pytest.importorskip("typer.testing")
+    cli = cli_in(tmp_path, monkeypatch, {
+        "inspected.py":
+            "import numpy as np\ndef model():\n"
+            "    return {'fc': {'kernel': np.zeros((4, 3), np.float32)}, 'ln': {'scale': np.zeros(3, np.float32)}}\n"})
+    result = cli("inspect", "--model", "inspected:model")
     assert result.stdout.splitlines()[2].split() == ["fc.weight", "4x3", "float32", "dense/weight", "ndarray", "jax",
                                                      "fc.kernel"]
-    result = runner.invoke(app, ["inspect", "--model", "inspected:model", "--format", "json"])
+    result = cli("inspect", "--model", "inspected:model", "--format", "json", code=None)
     assert json.loads(result.stdout)["parameters"][1]["kind"] == "norm"
-    result = runner.invoke(app, ["inspect", "--model", "inspected:nope"])
-    assert result.exit_code == 1 and "[model_import]" in result.stderr
+    result = cli("inspect", "--model", "inspected:nope", code=1)
+    assert "[model_import]" in result.stderr
 
 
 # ----------------------------------------------------------------------------- speed

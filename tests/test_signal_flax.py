@@ -15,10 +15,7 @@ jnp = jax.numpy
 import initspec  # noqa: E402
 from initspec.adapters.jax import Linen  # noqa: E402
 
-ORTHO_TANH = [{"match": {"role": "weight"}, "init": {"scheme": "orthogonal", "gain": {"activation": "tanh"}}},
-              {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
-SMALL = [{"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.01}},
-         {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
+from _shared import ORTHO_TANH, SMALL  # noqa: E402
 
 
 class LinenMLP(nn.Module):

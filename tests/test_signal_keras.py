@@ -12,10 +12,7 @@ keras = pytest.importorskip("keras")
 
 import initspec  # noqa: E402
 
-ORTHO_TANH = [{"match": {"role": "weight"}, "init": {"scheme": "orthogonal", "gain": {"activation": "tanh"}}},
-              {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
-SMALL = [{"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.01}},
-         {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
+from _shared import ORTHO_TANH, SMALL  # noqa: E402
 
 
 def tanh_mlp(depth: int = 8, width: int = 64, fused: bool = True) -> keras.Model:

@@ -17,10 +17,7 @@ import initspec  # noqa: E402
 from initspec.plans import PlanWarning  # noqa: E402
 from initspec.writer import fail_at  # noqa: E402
 
-ORTHO_TANH = [{"match": {"role": "weight"}, "init": {"scheme": "orthogonal", "gain": {"activation": "tanh"}}},
-              {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
-SMALL = [{"match": {"role": "weight"}, "init": {"scheme": "normal", "std": 0.01}},
-         {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}]
+from _shared import ORTHO_TANH, SMALL  # noqa: E402
 
 
 def tanh_mlp(depth: int = 8, width: int = 64) -> nn.Module:
