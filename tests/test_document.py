@@ -40,6 +40,13 @@ def where(detail: ErrorDetail) -> tuple[int | None, int | None]:
     return detail.line, detail.col
 
 
+def refused(text: str | bytes, fmt: str, code: str, pos: tuple[int, int]) -> ErrorDetail:
+    """``error``, checked for its code and its (line, column)."""
+    detail = error(text, fmt)
+    assert detail.code == code and where(detail) == pos
+    return detail
+
+
 # --------------------------------------------------------------------------- YAML 1.2 core scalars
 
 @pytest.mark.parametrize("plain, expected", [
@@ -78,10 +85,7 @@ def test_yaml_quoted_and_block_scalars_are_always_strings():
     ("a:\n  <<: {b: 1}\n", (2, 3), "<<"),  # merge key without an alias
 ])
 def test_yaml_anchors_aliases_and_merge_keys_are_refused(text, pos, value):
-    detail = error(text, "yaml")
-    assert detail.code == "yaml_alias"
-    assert where(detail) == pos
-    assert detail.value == value
+    assert refused(text, "yaml", "yaml_alias", pos).value == value
 
 
 def test_quoted_merge_key_is_a_plain_string_key():
@@ -93,8 +97,7 @@ def test_billion_laughs_is_refused_at_the_first_anchor():
     for n, (prev, cur) in enumerate(zip("abcdefgh", "bcdefghi"), start=2):
         laughs += f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]\n"
     started = time.perf_counter()
-    detail = error(laughs, "yaml")
-    assert detail.code == "yaml_alias" and where(detail) == (1, 4)
+    refused(laughs, "yaml", "yaml_alias", (1, 4))
     assert time.perf_counter() - started < 5
 
 
@@ -112,25 +115,19 @@ def test_billion_laughs_is_refused_at_the_first_anchor():
     ("a:\n  - b: !!binary aGk=\n", (2, 8), "!!binary"),
 ])
 def test_yaml_tags_are_refused(text, pos, tag):
-    detail = error(text, "yaml")
-    assert detail.code == "yaml_tag"
-    assert where(detail) == pos
-    assert detail.value == tag
+    assert refused(text, "yaml", "yaml_tag", pos).value == tag
 
 
 # --------------------------------------------------------------------------- keys
 
 def test_yaml_duplicate_key_in_nested_map_reports_both_lines():
     text = "rules:\n  - init:\n      scheme: normal\n      std: 0.1\n      mean: 0\n      std: 0.2\n"
-    detail = error(text, "yaml")
-    assert detail.code == "duplicate_key"
+    detail = refused(text, "yaml", "duplicate_key", (6, 7))
     assert detail.message.startswith("duplicate key 'std' (first at line 4, again at line 6)")
-    assert where(detail) == (6, 7)
 
 
 def test_yaml_duplicate_key_in_flow_map():
-    detail = error("a: {b: 1, c: 2, b: 3}\n", "yaml")
-    assert detail.code == "duplicate_key" and where(detail) == (1, 17)
+    detail = refused("a: {b: 1, c: 2, b: 3}\n", "yaml", "duplicate_key", (1, 17))
     assert "first at line 1, again at line 1" in detail.message
 
 
@@ -141,10 +138,8 @@ def test_same_key_in_different_maps_is_fine():
 
 def test_json_duplicate_key_in_nested_object_reports_both_lines():
     text = '{\n  "init": {\n    "std": 0.1,\n    "mean": 0,\n    "std": 0.2\n  }\n}\n'
-    detail = error(text, "json")
-    assert detail.code == "duplicate_key"
+    detail = refused(text, "json", "duplicate_key", (5, 5))
     assert detail.message.startswith("duplicate key 'std' (first at line 3, again at line 5)")
-    assert where(detail) == (5, 5)
 
 
 @pytest.mark.parametrize("text, pos, value", [
@@ -158,9 +153,7 @@ def test_json_duplicate_key_in_nested_object_reports_both_lines():
     ("0x1: x\n", (1, 1), 1),
 ])
 def test_yaml_scalar_non_string_keys(text, pos, value):
-    detail = error(text, "yaml")
-    assert detail.code == "non_string_key"
-    assert where(detail) == pos
+    detail = refused(text, "yaml", "non_string_key", pos)
     assert detail.value == value and type(detail.value) is type(value)
 
 
@@ -171,8 +164,7 @@ def test_yaml_scalar_non_string_keys(text, pos, value):
     ("{[a, b]: 1}\n", (1, 2)),
 ])
 def test_yaml_collection_keys(text, pos):
-    detail = error(text, "yaml")
-    assert detail.code == "non_string_key" and where(detail) == pos
+    refused(text, "yaml", "non_string_key", pos)
 
 
 def test_yaml_keys_that_look_like_1_1_bools_are_strings():
@@ -184,14 +176,12 @@ def test_yaml_keys_that_look_like_1_1_bools_are_strings():
 @pytest.mark.parametrize("value", [".nan", ".NaN", ".NAN", ".inf", ".Inf", "+.inf", "-.inf", "-.INF",
                                    "1e999", "-1e999", "1E400"])
 def test_yaml_non_finite(value):
-    detail = error(f"a:\n  b: {value}\n", "yaml")
-    assert detail.code == "non_finite" and where(detail) == (2, 6) and detail.value == value
+    assert refused(f"a:\n  b: {value}\n", "yaml", "non_finite", (2, 6)).value == value
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1E400", "1.5e308999"])
 def test_json_non_finite(value):
-    detail = error(f'{{"a": [1, {value}]}}', "json")
-    assert detail.code == "non_finite" and where(detail) == (1, 11) and detail.value == value
+    assert refused(f'{{"a": [1, {value}]}}', "json", "non_finite", (1, 11)).value == value
 
 
 def test_json_number_types():
@@ -269,14 +259,12 @@ def test_too_large_is_checked_on_bytes_before_decoding_or_parsing(fmt):
     ("yaml", b"a: \xc3", (1, 4)),  # truncated multi-byte sequence
 ])
 def test_not_utf8_reports_first_bad_byte(fmt, raw, pos):
-    detail = error(raw, fmt)
-    assert detail.code == "not_utf8" and where(detail) == pos
+    detail = refused(raw, fmt, "not_utf8", pos)
     assert isinstance(detail.value, bytes) and detail.value
 
 
 def test_lone_surrogate_in_text_is_not_utf8():
-    detail = error("a: 1\nb: x\ud800\n", "yaml")
-    assert detail.code == "not_utf8" and where(detail) == (2, 5)
+    refused("a: 1\nb: x\ud800\n", "yaml", "not_utf8", (2, 5))
 
 
 @pytest.mark.parametrize("fmt, text", [("yaml", "a: [1]\nb: 2\n"), ("json", '{"a": [1],\n"b": 2}')])
@@ -320,8 +308,7 @@ def test_explicit_null_document_is_data_not_empty():
     ("a: 1\n---\n", 2), ("a: 1\n--- # c\n---\n", 2),
 ])
 def test_yaml_multiple_documents(text, line):
-    detail = error(text, "yaml")
-    assert detail.code == "multiple_documents" and where(detail) == (line, 1)
+    refused(text, "yaml", "multiple_documents", (line, 1))
 
 
 def test_yaml_single_document_markers_are_fine():
@@ -340,8 +327,7 @@ def test_yaml_single_document_markers_are_fine():
     ("a: 1\nb: 'x' y\n", (2, 8)),
 ])
 def test_yaml_syntax_errors_have_location_and_one_line_message(text, pos):
-    detail = error(text, "yaml")
-    assert detail.code == "yaml_syntax" and where(detail) == pos
+    detail = refused(text, "yaml", "yaml_syntax", pos)
     assert "<unicode string>" not in detail.message and "^" not in detail.message
 
 
@@ -370,8 +356,7 @@ def test_yaml_syntax_errors_have_location_and_one_line_message(text, pos):
     ("\x00", (1, 1), "expected a JSON value"),
 ])
 def test_json_syntax_errors(text, pos, fragment):
-    detail = error(text, "json")
-    assert detail.code == "json_syntax" and where(detail) == pos
+    detail = refused(text, "json", "json_syntax", pos)
     assert fragment in detail.message
 
 
