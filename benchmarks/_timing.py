@@ -9,13 +9,14 @@ and the ratio of the medians beside it, so a reader sees how much the noise move
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Timing", "time_pair", "time_one"]
+__all__ = ["Timing", "time_pair", "time_one", "torch_table"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,25 @@ def time_one(fn: Callable[[], Any], repeats: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+def torch_table(argv: list[str] | None, doc: str, run: Callable[..., list[dict[str, Any]]], head: str,
+                format_row: Callable[[dict[str, Any]], str], *, quick: str, repeats: str) -> list[dict[str, Any]]:
+    """The torch benchmarks' command line (``--quick`` and ``--repeats`` with these helps,
+    ``--threads``): prints the versions, the table's ``head`` and each row as
+    ``run(quick, repeats=..., on_row=...)`` makes it; returns the rows."""
+    import torch
+
+    import initspec
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--repeats", type=int, default=None, help=repeats)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own); 1 is steadier on a busy machine")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
+    print(head, "-" * len(head), sep="\n", flush=True)
+    return run(args.quick, repeats=args.repeats, on_row=lambda r: print(format_row(r), flush=True))

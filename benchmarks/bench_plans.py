@@ -25,12 +25,11 @@ ratio = initspec / native.  Prints a table; asserts nothing.  ``run(quick)`` ret
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from collections.abc import Callable
 from typing import Any
 
-from _timing import time_one, time_pair
+from _timing import time_one, time_pair, torch_table
 
 import initspec
 
@@ -184,19 +183,8 @@ def format_row(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats, plan() up to 10,000 parameters")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7; 3 quick)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads (default: torch's own); 1 is steadier on a busy machine")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
-    print(HEAD, "-" * len(HEAD), sep="\n", flush=True)
-    rows = run(args.quick, repeats=args.repeats, on_row=lambda r: print(format_row(r), flush=True))
+    rows = torch_table(argv, __doc__, run, HEAD, format_row, quick="3 repeats, plan() up to 10,000 parameters",
+                       repeats="timed repeats (default 7; 3 quick)")
     print("\nratio = initspec / hand loop (target: default mode <= 1.10); plan() time per parameter should stay flat")
     for r in rows:
         if r["law"].startswith("plan apply, default") and r["ratio"] > 1.10:

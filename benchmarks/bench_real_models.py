@@ -26,10 +26,9 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
 from typing import Any
 
-from _timing import time_pair
+from _timing import time_one, time_pair
 
 import initspec
 
@@ -105,13 +104,7 @@ def llama_loop(model: Any) -> None:
 
 
 def _median(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_one(fn, repeats))
 
 
 def run(quick: bool = False, repeats: int | None = None) -> list[dict[str, Any]]:

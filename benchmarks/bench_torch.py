@@ -19,14 +19,12 @@ faster).  Prints a table; asserts nothing.  ``run(quick)`` returns the rows for 
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 from typing import Any
 
-from _timing import time_pair
+from _timing import time_pair, torch_table
 
-import initspec
 from initspec.adapters import torch as ist
 
 C = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
@@ -212,19 +210,8 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4096x4096 only, 3 repeats, 512x512 orthogonal")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per law and case (default 7; 3 quick)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads (default: torch's own default); 1 is steadier on a busy machine")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, initspec {initspec.__version__}, {torch.get_num_threads()} threads, CPU")
-    print(HEAD, "-" * len(HEAD), sep="\n", flush=True)
-    rows = run(args.quick, repeats=args.repeats, on_row=lambda r: print(format_row(r), flush=True))
+    rows = torch_table(argv, __doc__, run, HEAD, format_row, quick="4096x4096 only, 3 repeats, 512x512 orthogonal",
+                       repeats="timed repeats per law and case (default 7; 3 quick)")
     print("\nratio = initspec / native (targets: <= 1.05 for every law; truncated normal >= 5x faster "
           "than trunc_normal_ with the same bounds and <= 1.5x normal_, the limit)")
     for r in rows:
