@@ -12,6 +12,7 @@ import pytest
 
 import initspec
 from initspec import SpecError
+from initspec import distributions as D
 from initspec.plans import PlanWarning
 from initspec.testing import N_SAMPLES
 
@@ -166,3 +167,93 @@ def cli_in(tmp_path, monkeypatch, files: dict[str, str]):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     return cli_runner()
+
+
+#: The conformance cases that the torch and Keras adapter tables share: (id, spec, shape), the
+#: shape a tuple (the same in every layout) or the name of one that differs by layout
+#: ("dense", "conv", "convT"); :func:`layout_cases` puts them in one layout.
+LAYOUT_CASES = [
+    ("constant", {"scheme": "constant", "value": 0.375}, (64, 32)),
+    ("zeros", {"scheme": "zeros"}, (64, 32)),
+    ("ones", {"scheme": "ones"}, "conv"),
+    ("uniform", {"scheme": "uniform", "low": -0.3, "high": 0.7}, "dense"),
+    ("normal", {"scheme": "normal", "mean": 0.1, "std": 0.5}, "dense"),
+    ("trunc_absolute", {"scheme": "truncated_normal", "std": 0.02, "low": -0.01, "high": 0.03, "bounds": "absolute"},
+     "dense"),
+    ("trunc_result_std", {"scheme": "truncated_normal", "std": 0.05, "low": -1.0, "high": 1.5, "bounds": "std",
+                          "std_of": "result"}, "dense"),
+    # low-mass intervals: uniform proposal around 0, uniform proposal in a narrow tail window
+    # (values in [0, 0.2]: many bfloat16 numbers), exponential proposal in a far right tail,
+    # the mirrored left tail
+    ("trunc_narrow_centre", {"scheme": "truncated_normal", "std": 1.0, "low": -0.2, "high": 0.25, "bounds": "std"},
+     "dense"),
+    ("trunc_narrow_tail", {"scheme": "truncated_normal", "mean": -3.0, "std": 1.0, "low": 3.0, "high": 3.2,
+                           "bounds": "std"}, "dense"),
+    ("trunc_far_tail", {"scheme": "truncated_normal", "mean": 0.5, "std": 2.0, "low": 2.5, "high": 6.0,
+                        "bounds": "std"}, "dense"),
+    ("trunc_left_tail", {"scheme": "truncated_normal", "std": 1.0, "low": -7.0, "high": -4.0, "bounds": "std"},
+     "dense"),
+    ("trunc_tiny_std_absolute", {"scheme": "truncated_normal", "std": 0.001, "low": -2.0, "high": 2.0,
+                                 "bounds": "absolute"}, "dense"),
+    ("vs_uniform_fan_out", {"scheme": "variance_scaling", "scale": 2.0, "mode": "fan_out", "distribution": "uniform"},
+     "conv"),
+    ("vs_normal_geo", {"scheme": "variance_scaling", "scale": 0.5, "mode": "fan_geo_avg", "distribution": "normal"},
+     "conv"),
+    ("glorot_uniform", {"scheme": "glorot", "distribution": "uniform"}, "dense"),
+    ("he_normal", {"scheme": "he", "distribution": "normal"}, "conv"),
+    ("he_uniform_fan_out", {"scheme": "he", "distribution": "uniform", "mode": "fan_out"}, "convT"),
+    ("he_trunc", {"scheme": "he", "distribution": "truncated_normal"}, "dense"),
+    ("lecun_uniform", {"scheme": "lecun", "distribution": "uniform"}, "dense"),
+    ("orthogonal_wide", {"scheme": "orthogonal"}, (64, 128)),
+    ("orthogonal_tall", {"scheme": "orthogonal", "gain": 2.0}, (128, 64)),
+    ("dirac", {"scheme": "dirac"}, "conv"),
+    ("sparse", {"scheme": "sparse", "sparsity": 0.2, "std": 0.02}, "dense"),
+]
+
+
+def layout_cases(layout: str, shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, dict, str, tuple[int, ...]]]:
+    """:data:`LAYOUT_CASES` as (id, spec, layout, shape) rows, a named shape read from ``shapes``."""
+    return [(case_id, spec, layout, shapes[shape] if isinstance(shape, str) else shape)
+            for case_id, spec, shape in LAYOUT_CASES]
+
+
+def he(distribution: str) -> dict:
+    return {"scheme": "he", "distribution": distribution}
+
+
+def scaled(dist, f: float):
+    """``dist`` (normal, uniform or truncated normal) with its spread times ``f``."""
+    if isinstance(dist, D.Normal):
+        return D.Normal(loc=dist.loc, scale=dist.scale * f)
+    if isinstance(dist, D.Uniform):
+        return D.Uniform(low=dist.low * f, high=dist.high * f)
+    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, low=dist.low * f, high=dist.high * f)
+
+
+def wrong_samplers(other_layout: str) -> list:
+    """The wrong samplers every backend's power gate must catch: (id, spec, law -> wrong law);
+    "fans swapped" reads the fans in ``other_layout`` (the (out, in) layout read as (in, out))."""
+    c = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
+
+    def swapped(d):
+        return initspec.resolve(d.derivation.spec, d.derivation.shape, other_layout)
+
+    return [
+        ("normal_std_x1.05", he("normal"), lambda d: scaled(d, 1.05)),
+        ("normal_std_x0.95", he("normal"), lambda d: scaled(d, 0.95)),
+        ("uniform_std_x1.05", he("uniform"), lambda d: scaled(d, 1.05)),
+        ("trunc_std_x1.05", he("truncated_normal"), lambda d: scaled(d, 1.05)),
+        ("mean_shift_0.05sigma", he("normal"), lambda d: D.Normal(loc=0.05 * d.scale, scale=d.scale)),
+        ("uniform_instead_of_normal", he("normal"),
+         lambda d: D.Uniform(low=-d.scale * math.sqrt(3), high=d.scale * math.sqrt(3))),
+        ("fans_swapped", he("normal"), swapped),
+        ("fans_swapped_trunc", he("truncated_normal"), swapped),
+        ("truncation_missing", he("truncated_normal"), lambda d: D.Normal(loc=d.loc, scale=d.scale)),
+        ("correction_missing", he("truncated_normal"),
+         lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * c, low=-2 * d.scale * c, high=2 * d.scale * c)),
+        ("normal_silently_truncated", he("normal"),
+         lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / c, low=-2 * d.scale / c, high=2 * d.scale / c)),
+        ("bounds_absolute_not_sigma",
+         {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
+         lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
+    ]

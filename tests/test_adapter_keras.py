@@ -27,11 +27,11 @@ from initspec.adapters import keras as ik  # noqa: E402
 from initspec.adapters._common import derive_seed  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
-from _shared import RANDOM_SPECS  # noqa: E402
+from _shared import RANDOM_SPECS, layout_cases, wrong_samplers  # noqa: E402
+from _shared import he as _he  # noqa: E402
 
 BACKEND = keras.backend.backend()
 ops = keras.ops
-C = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
 
 #: Re-roll every seed with INITSPEC_SEED_SALT=<anything> ("is this luck?"); a real bug fails under every salt.
 SALT = os.environ.get("INITSPEC_SEED_SALT", "")
@@ -86,53 +86,21 @@ VS = "variance_scaling"
 DENSE, CONV, CONVT = (256, 512), (3, 3, 32, 64), (4, 4, 16, 32)
 
 # (id, spec, layout, shape); orthogonal-family cases draw 64 tensors (Haar sign check).
-CASES = [
-    ("constant", {"scheme": "constant", "value": 0.375}, "keras", (64, 32)),
-    ("zeros", {"scheme": "zeros"}, "keras", (64, 32)),
-    ("ones", {"scheme": "ones"}, "keras", CONV),
-    ("uniform", {"scheme": "uniform", "low": -0.3, "high": 0.7}, "keras", DENSE),
-    ("normal", {"scheme": "normal", "mean": 0.1, "std": 0.5}, "keras", DENSE),
+CASES = layout_cases("keras", {"dense": DENSE, "conv": CONV, "convT": CONVT}) + [
     ("trunc_2sigma", {"scheme": "truncated_normal", "mean": 0.2, "std": 0.3}, "keras", DENSE),  # native path
-    ("trunc_absolute", {"scheme": "truncated_normal", "std": 0.02, "low": -0.01, "high": 0.03, "bounds": "absolute"},
-     "keras", DENSE),
-    ("trunc_result_std", {"scheme": "truncated_normal", "std": 0.05, "low": -1.0, "high": 1.5, "bounds": "std",
-                          "std_of": "result"}, "keras", DENSE),
-    # low-mass intervals: uniform proposal around 0, uniform proposal in a narrow tail window,
-    # exponential proposal in a far right tail, the mirrored left tail
-    ("trunc_narrow_centre", {"scheme": "truncated_normal", "std": 1.0, "low": -0.2, "high": 0.25, "bounds": "std"},
-     "keras", DENSE),
-    ("trunc_narrow_tail", {"scheme": "truncated_normal", "mean": -3.0, "std": 1.0, "low": 3.0, "high": 3.2,
-                           "bounds": "std"}, "keras", DENSE),
-    ("trunc_far_tail", {"scheme": "truncated_normal", "mean": 0.5, "std": 2.0, "low": 2.5, "high": 6.0,
-                        "bounds": "std"}, "keras", DENSE),
-    ("trunc_left_tail", {"scheme": "truncated_normal", "std": 1.0, "low": -7.0, "high": -4.0, "bounds": "std"},
-     "keras", DENSE),
-    ("trunc_tiny_std_absolute", {"scheme": "truncated_normal", "std": 0.001, "low": -2.0, "high": 2.0,
-                                 "bounds": "absolute"}, "keras", DENSE),
-    ("vs_uniform_fan_out", {"scheme": VS, "scale": 2.0, "mode": "fan_out", "distribution": "uniform"}, "keras", CONV),
-    ("vs_normal_geo", {"scheme": VS, "scale": 0.5, "mode": "fan_geo_avg", "distribution": "normal"}, "keras", CONV),
     ("vs_trunc_avg_convt", {"scheme": VS, "scale": 1.5, "mode": "fan_avg", "distribution": "truncated_normal"},
      "keras", CONVT),
-    ("glorot_uniform", {"scheme": "glorot", "distribution": "uniform"}, "keras", DENSE),
     ("glorot_normal", {"scheme": "glorot", "distribution": "normal"}, "keras", DENSE),
     ("glorot_trunc_tanh", {"scheme": "glorot", "distribution": "truncated_normal", "gain": "tanh"}, "keras", CONV),
-    ("he_normal", {"scheme": "he", "distribution": "normal"}, "keras", CONV),
-    ("he_uniform_fan_out", {"scheme": "he", "distribution": "uniform", "mode": "fan_out"}, "keras", CONVT),
-    ("he_trunc", {"scheme": "he", "distribution": "truncated_normal"}, "keras", DENSE),
-    ("lecun_uniform", {"scheme": "lecun", "distribution": "uniform"}, "keras", DENSE),
     ("lecun_trunc", {"scheme": "lecun", "distribution": "truncated_normal"}, "keras", CONV),
     # torch layout on the transposed shapes: (out, in) and (out, in, kh, kw)
     ("he_trunc_torch_layout", {"scheme": "he", "distribution": "truncated_normal"}, "torch", (512, 256)),
     ("glorot_uniform_torch_conv", {"scheme": "glorot", "distribution": "uniform"}, "torch", (64, 32, 3, 3)),
-    ("orthogonal_wide", {"scheme": "orthogonal"}, "keras", (64, 128)),
-    ("orthogonal_tall", {"scheme": "orthogonal", "gain": 2.0}, "keras", (128, 64)),
     ("orthogonal_conv", {"scheme": "orthogonal", "gain": "relu"}, "keras", (3, 3, 16, 32)),
     ("orthogonal_torch_layout", {"scheme": "orthogonal"}, "torch", (32, 16, 3, 3)),
     ("identity", {"scheme": "identity", "gain": 1.5}, "keras", (96, 64)),
-    ("dirac", {"scheme": "dirac"}, "keras", CONV),
     ("dirac_groups", {"scheme": "dirac", "groups": 4}, "keras", (3, 3, 8, 64)),
     ("delta_orthogonal", {"scheme": "delta_orthogonal", "gain": 1.5}, "keras", (3, 3, 32, 64)),
-    ("sparse", {"scheme": "sparse", "sparsity": 0.2, "std": 0.02}, "keras", DENSE),
 ]
 HAAR = ("orthogonal", "delta_orthogonal")
 
@@ -206,41 +174,9 @@ def wrong_draws(spec, shape, case_id, *, transform=None, haar=True, repeats=None
     return [ik.sample(dist, shape, None, s, haar=haar) for s in seeds(case_id, repeats or repeats_for(shape))]
 
 
-def _scaled(dist, f):
-    if isinstance(dist, D.Normal):
-        return D.Normal(loc=dist.loc, scale=dist.scale * f)
-    if isinstance(dist, D.Uniform):
-        return D.Uniform(low=dist.low * f, high=dist.high * f)
-    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, low=dist.low * f, high=dist.high * f)
-
-
-def _he(distribution):
-    return {"scheme": "he", "distribution": distribution}
-
-
-def _swapped(d):  # fan_in read from the output axis: the (out, in) torch layout on a keras tensor
-    return initspec.resolve(d.derivation.spec, d.derivation.shape, "torch")
-
-
-WRONG_SAMPLERS = [
-    ("normal_std_x1.05", _he("normal"), lambda d: _scaled(d, 1.05)),
-    ("normal_std_x0.95", _he("normal"), lambda d: _scaled(d, 0.95)),
-    ("uniform_std_x1.05", _he("uniform"), lambda d: _scaled(d, 1.05)),
-    ("trunc_std_x1.05", _he("truncated_normal"), lambda d: _scaled(d, 1.05)),
-    ("mean_shift_0.05sigma", _he("normal"), lambda d: D.Normal(loc=0.05 * d.scale, scale=d.scale)),
-    ("uniform_instead_of_normal", _he("normal"),
-     lambda d: D.Uniform(low=-d.scale * math.sqrt(3), high=d.scale * math.sqrt(3))),
-    ("fans_swapped", _he("normal"), _swapped),
-    ("fans_swapped_trunc", _he("truncated_normal"), _swapped),
-    ("truncation_missing", _he("truncated_normal"), lambda d: D.Normal(loc=d.loc, scale=d.scale)),
+WRONG_SAMPLERS = wrong_samplers("torch") + [
     ("truncation_missing_keras_tn", {"scheme": "keras.truncated_normal", "stddev": 0.05},
      lambda d: D.Normal(loc=d.loc, scale=d.scale)),
-    ("correction_missing", _he("truncated_normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, low=-2 * d.scale * C, high=2 * d.scale * C)),
-    ("normal_silently_truncated", _he("normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, low=-2 * d.scale / C, high=2 * d.scale / C)),
-    ("bounds_absolute_not_sigma", {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
-     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
 ]
 
 

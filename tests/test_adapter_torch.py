@@ -21,7 +21,8 @@ from initspec.adapters import torch as ist  # noqa: E402
 from initspec.adapters._common import derive_seed  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
-from _shared import RANDOM_SPECS  # noqa: E402
+from _shared import RANDOM_SPECS, layout_cases, scaled, wrong_samplers  # noqa: E402
+from _shared import he as _he  # noqa: E402
 
 nn = torch.nn
 C = D.TRUNC2_STD  # std of N(0, 1) truncated to [-2, 2]
@@ -64,59 +65,25 @@ TORCH_LINEAR, TORCH_CONV, TORCH_CONVT = (512, 256), (64, 32, 3, 3), (32, 16, 4, 
 KERAS_DENSE, KERAS_CONV = (256, 512), (3, 3, 32, 64)
 
 # (id, spec, layout, shape); orthogonal-family cases draw 64 matrices (Haar sign check).
-CASES = [
-    ("constant", {"scheme": "constant", "value": 0.375}, "torch", (64, 32)),
-    ("zeros", {"scheme": "zeros"}, "torch", (64, 32)),
-    ("ones", {"scheme": "ones"}, "torch", TORCH_CONV),
-    ("uniform", {"scheme": "uniform", "low": -0.3, "high": 0.7}, "torch", TORCH_LINEAR),
-    ("normal", {"scheme": "normal", "mean": 0.1, "std": 0.5}, "torch", TORCH_LINEAR),
+CASES = layout_cases("torch", {"dense": TORCH_LINEAR, "conv": TORCH_CONV, "convT": TORCH_CONVT}) + [
     ("trunc_2sigma", {"scheme": "truncated_normal", "std": 0.3}, "torch", TORCH_LINEAR),
-    ("trunc_absolute", {"scheme": "truncated_normal", "std": 0.02, "low": -0.01, "high": 0.03, "bounds": "absolute"},
-     "torch", TORCH_LINEAR),
-    ("trunc_result_std", {"scheme": "truncated_normal", "std": 0.05, "low": -1.0, "high": 1.5, "bounds": "std",
-                          "std_of": "result"}, "torch", TORCH_LINEAR),
-    # low-mass intervals: uniform proposal around 0, uniform proposal in a narrow tail window,
-    # exponential proposal in a far right tail, the mirrored left tail
-    ("trunc_narrow_centre", {"scheme": "truncated_normal", "std": 1.0, "low": -0.2, "high": 0.25, "bounds": "std"},
-     "torch", TORCH_LINEAR),
-    ("trunc_narrow_tail", {"scheme": "truncated_normal", "mean": -3.0, "std": 1.0, "low": 3.0, "high": 3.2,
-                           "bounds": "std"}, "torch", TORCH_LINEAR),  # values in [0, 0.2]: many bfloat16 numbers
-    ("trunc_far_tail", {"scheme": "truncated_normal", "mean": 0.5, "std": 2.0, "low": 2.5, "high": 6.0,
-                        "bounds": "std"}, "torch", TORCH_LINEAR),
-    ("trunc_left_tail", {"scheme": "truncated_normal", "std": 1.0, "low": -7.0, "high": -4.0, "bounds": "std"},
-     "torch", TORCH_LINEAR),
-    ("trunc_tiny_std_absolute", {"scheme": "truncated_normal", "std": 0.001, "low": -2.0, "high": 2.0,
-                                 "bounds": "absolute"}, "torch", TORCH_LINEAR),
-    ("vs_uniform_fan_out", {"scheme": VS, "scale": 2.0, "mode": "fan_out", "distribution": "uniform"}, "torch",
-     TORCH_CONV),
-    ("vs_normal_geo", {"scheme": VS, "scale": 0.5, "mode": "fan_geo_avg", "distribution": "normal"}, "torch",
-     TORCH_CONV),
     ("vs_trunc_avg", {"scheme": VS, "scale": 1.5, "mode": "fan_avg", "distribution": "truncated_normal"}, "torch",
      TORCH_CONVT),
     ("vs_trunc_avg_keras", {"scheme": VS, "scale": 1.5, "mode": "fan_avg", "distribution": "truncated_normal"},
      "keras", KERAS_CONV),
-    ("glorot_uniform", {"scheme": "glorot", "distribution": "uniform"}, "torch", TORCH_LINEAR),
     ("glorot_normal_keras", {"scheme": "glorot", "distribution": "normal"}, "keras", KERAS_DENSE),
     ("glorot_trunc_jax", {"scheme": "glorot", "distribution": "truncated_normal", "gain": "tanh"}, "jax", KERAS_CONV),
-    ("he_normal", {"scheme": "he", "distribution": "normal"}, "torch", TORCH_CONV),
-    ("he_uniform_fan_out", {"scheme": "he", "distribution": "uniform", "mode": "fan_out"}, "torch", TORCH_CONVT),
-    ("he_trunc", {"scheme": "he", "distribution": "truncated_normal"}, "torch", TORCH_LINEAR),
     ("he_trunc_jax", {"scheme": "he", "distribution": "truncated_normal"}, "jax", KERAS_CONV),
-    ("lecun_uniform", {"scheme": "lecun", "distribution": "uniform"}, "torch", TORCH_LINEAR),
     ("lecun_trunc_keras", {"scheme": "lecun", "distribution": "truncated_normal"}, "keras", KERAS_DENSE),
-    ("orthogonal_wide", {"scheme": "orthogonal"}, "torch", (64, 128)),
-    ("orthogonal_tall", {"scheme": "orthogonal", "gain": 2.0}, "torch", (128, 64)),
     ("orthogonal_conv", {"scheme": "orthogonal"}, "torch", (32, 16, 3, 3)),
     ("orthogonal_keras_conv", {"scheme": "orthogonal", "gain": "relu"}, "keras", (3, 3, 16, 32)),
     ("orthogonal_jax", {"scheme": "orthogonal"}, "jax", (128, 64)),
     ("identity", {"scheme": "identity", "gain": 1.5}, "torch", (64, 96)),
     ("identity_keras", {"scheme": "identity"}, "keras", (96, 64)),
-    ("dirac", {"scheme": "dirac"}, "torch", TORCH_CONV),
     ("dirac_groups", {"scheme": "dirac", "groups": 4}, "torch", (64, 8, 3, 3)),
     ("dirac_keras", {"scheme": "dirac"}, "keras", (3, 3, 32, 64)),
     ("delta_orthogonal", {"scheme": "delta_orthogonal"}, "torch", (64, 32, 3, 3)),
     ("delta_orthogonal_jax", {"scheme": "delta_orthogonal", "gain": 1.5}, "jax", (3, 3, 32, 64)),
-    ("sparse", {"scheme": "sparse", "sparsity": 0.2, "std": 0.02}, "torch", TORCH_LINEAR),
     ("sparse_keras", {"scheme": "sparse", "sparsity": 0.5}, "keras", KERAS_DENSE),
 ]
 STRUCTURED_HAAR = ("orthogonal", "delta_orthogonal")
@@ -154,38 +121,8 @@ def _wrong(init, transform):
     return lambda t, g: ist.sample_(t, transform(init.resolve(t.shape)), g)
 
 
-def _scaled(dist, f):
-    if isinstance(dist, D.Normal):
-        return D.Normal(loc=dist.loc, scale=dist.scale * f)
-    if isinstance(dist, D.Uniform):
-        return D.Uniform(low=dist.low * f, high=dist.high * f)
-    return D.TruncatedNormal(loc=dist.loc, scale=dist.scale * f, low=dist.low * f, high=dist.high * f)
-
-
-def _he(distribution):
-    return {"scheme": "he", "distribution": distribution}
-
-
-WRONG_SAMPLERS = [
-    ("normal_std_x1.05", _he("normal"), lambda d: _scaled(d, 1.05)),
-    ("normal_std_x0.95", _he("normal"), lambda d: _scaled(d, 0.95)),
-    ("uniform_std_x1.05", _he("uniform"), lambda d: _scaled(d, 1.05)),
-    ("trunc_std_x1.05", _he("truncated_normal"), lambda d: _scaled(d, 1.05)),
-    ("trunc_std_x0.95", _he("truncated_normal"), lambda d: _scaled(d, 0.95)),
-    ("mean_shift_0.05sigma", _he("normal"), lambda d: D.Normal(loc=0.05 * d.scale, scale=d.scale)),
-    ("uniform_instead_of_normal", _he("normal"),
-     lambda d: D.Uniform(low=-d.scale * math.sqrt(3), high=d.scale * math.sqrt(3))),
-    ("fans_swapped", _he("normal"),
-     lambda d: initspec.resolve(d.derivation.spec, d.derivation.shape, "keras")),  # (out, in) read as (in, out)
-    ("fans_swapped_trunc", _he("truncated_normal"),
-     lambda d: initspec.resolve(d.derivation.spec, d.derivation.shape, "keras")),
-    ("truncation_missing", _he("truncated_normal"), lambda d: D.Normal(loc=d.loc, scale=d.scale)),
-    ("correction_missing", _he("truncated_normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale * C, low=-2 * d.scale * C, high=2 * d.scale * C)),
-    ("normal_silently_truncated", _he("normal"),
-     lambda d: D.TruncatedNormal(loc=0.0, scale=d.scale / C, low=-2 * d.scale / C, high=2 * d.scale / C)),
-    ("bounds_absolute_not_sigma", {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
-     lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
+WRONG_SAMPLERS = wrong_samplers("keras") + [
+    ("trunc_std_x0.95", _he("truncated_normal"), lambda d: scaled(d, 0.95)),
     ("bounds_sigma_not_absolute", {"scheme": "truncated_normal", "std": 0.5, "low": -0.5, "high": 0.5,
                                    "bounds": "absolute"},
      lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-0.25, high=0.25)),
