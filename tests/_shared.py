@@ -4,6 +4,7 @@ it builds a model and reads its bytes differs, and that stays in the backend's t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import zlib
@@ -23,6 +24,16 @@ SALT = int(os.environ.get("INITSPEC_SEED_SALT", "0") or "0", 0)
 def seed_of(case_id: str) -> int:
     """A test case's seed: crc32 of its id, xor the salt."""
     return zlib.crc32(case_id.encode()) ^ SALT
+
+
+def codes(fn) -> list[str]:
+    """The error codes of the SpecError that ``fn()`` raises, its text and its JSON checked on
+    the way: rendering never raises, and the details are strict JSON."""
+    with pytest.raises(SpecError) as info:
+        fn()
+    str(info.value)
+    json.dumps([e.to_dict() for e in info.value.errors], allow_nan=False)
+    return info.value.codes
 
 
 def assert_passes(result):

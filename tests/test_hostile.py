@@ -27,17 +27,9 @@ from initspec.adapters import numpy as isnp
 
 pytest.importorskip("typer.testing")
 
-from _shared import cli_runner  # noqa: E402
+from _shared import cli_runner, codes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def codes(fn) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        fn()
-    str(info.value)  # rendering never raises
-    json.dumps([e.to_dict() for e in info.value.errors], allow_nan=False)  # and is strict JSON
-    return info.value.codes
 
 
 @pytest.fixture
