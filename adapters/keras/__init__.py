@@ -32,6 +32,8 @@ values on every call unless you ask it to:
                            global generator are never read or advanced, so
                            ``keras.utils.set_random_seed`` does not make it reproducible.
 ``int``                    identical values on every call (as Keras): reproducible.
+                           0 to 2**64 - 1 (:func:`initspec.sampling.check_seed`); Keras'
+                           own ``-1`` ("a fresh seed") is a ``bad_seed``: pass ``None``.
 ``keras.random.SeedGenerator``  different values per call, the same sequence from the
                            same generator state (each random op advances it once).
 =========================  =============================================================
@@ -132,7 +134,8 @@ def register() -> type:
 def initializer(spec: Any, layout: Any = "keras", seed: Any = None) -> Any:
     """Compile ``spec`` into a Keras initializer for tensors stored in ``layout``
     (default ``"keras"``: ``(*kernel, in, out)``).  ``seed``: ``None`` (fresh values each
-    call), an int (identical values each call) or a ``keras.random.SeedGenerator``."""
+    call), an int from 0 to 2**64 - 1 (identical values each call) or a
+    ``keras.random.SeedGenerator``."""
     return _initializer_class()(spec, layout=layout, seed=seed)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import operator
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -91,15 +90,17 @@ def _fresh_seed() -> int:
 
 
 def _check_seed(keras: Any, seed: Any) -> Any:
+    """``None``, a ``keras.random.SeedGenerator`` as is, or an int seed by the one seed rule
+    (:func:`initspec.sampling.check_seed`: 0 to 2**64 - 1, so never Keras' -1 "fresh seed")."""
     if seed is None or isinstance(seed, keras.random.SeedGenerator):
         return seed
-    if not isinstance(seed, bool):
-        try:
-            return operator.index(seed)  # int, numpy integer
-        except TypeError:
-            pass
-    raise SpecError.single("bad_seed", "seed must be None (fresh values each call), an int (identical values "
-                           "each call) or a keras.random.SeedGenerator", loc=("seed",), value=seed)
+    try:
+        return sampling.check_seed(seed)
+    except SpecError:
+        shown = f"an integer of {seed.bit_length()} bits" if isinstance(seed, int) and seed.bit_length() > 64 else seed
+        raise SpecError.single("bad_seed", "seed must be None (fresh values each call), an integer from 0 to "
+                               "2**64 - 1 (identical values each call) or a keras.random.SeedGenerator",
+                               loc=("seed",), value=shown) from None
 
 
 class _Stream:

@@ -25,6 +25,7 @@ from .._plain import INTERNAL
 from .._plain import plain_data
 from ..errors import SpecError
 from ..formats import migrate
+from ..parsing import check_expansions
 from ..params import Block, ParamInfo, normalize_path
 from .apply import Manifest, apply
 from .formulas import SpecTemplate, shift_columns
@@ -67,10 +68,12 @@ def parse_plan(obj: Any, *, document: Any = None) -> Plan:
         raise SpecError.single("wrong_type", "a plan is a mapping with rules, defaults, seed and base",
                                value=type(obj).__name__)
     try:
-        return _PLAN.validate_python(obj, context=INTERNAL)
+        parsed = _PLAN.validate_python(obj, context=INTERNAL)
     except ValidationError as exc:
         errors = converted_errors(exc, obj, Plan, document=document)
         raise SpecError(shift_columns(errors, {}, document)) from None
+    check_expansions(parsed, document=document)  # {scheme: torch.uniform, a: 2} fails here, as in a bare spec
+    return parsed
 
 
 _PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)

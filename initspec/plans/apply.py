@@ -63,7 +63,9 @@ class Manifest:
         return out
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2)
+        """The manifest as strict JSON: a non-finite number (impossible: every law is checked
+        finite) raises ValueError rather than writing ``Infinity``/``NaN``."""
+        return json.dumps(self.to_json(), indent=2, allow_nan=False)
 
     def write(self, path: Any) -> None:
         """Write the manifest as JSON, atomically (a failed write leaves no half file)."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -52,6 +53,7 @@ from pydantic_core import PydanticCustomError
 from .._types import MODEL_CONFIG, Real
 from ..expressions import FUNCTIONS, ExpressionError, compile_capture_glob
 from ..parsing import Spec
+from ..sampling import MAX_SEED
 from ..spec import Axes, BaseSpec
 from .formulas import SpecTemplate, clash_problems, name_problems, spec_or_template
 
@@ -223,12 +225,20 @@ def _check_defaults(value: Any) -> Any:
     return value
 
 
+def _numpy_seed(value: Any) -> Any:
+    """A NumPy integer seed as a Python int (``sampling.check_seed`` takes them too); anything
+    else as it is, for the field's own checks (an int, then 0 <= seed <= MAX_SEED)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 class Plan(BaseModel):
     """Initialization for a whole model."""
 
     model_config = MODEL_CONFIG
-    seed: Annotated[StrictInt, Field(ge=0)] = 0
-    """Every parameter's random stream derives from (seed, normalized path)."""
+    seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED), BeforeValidator(_numpy_seed)] = 0
+    """Every parameter's random stream derives from (seed, normalized path); 0 to 2**64 - 1."""
     base: Literal["torch-defaults", "keras-defaults", "flax-defaults"] | None = None
     """A framework-default plan applied below this plan's defaults and rules."""
     vars: Annotated[dict[str, Real], BeforeValidator(_check_vars)] = Field(default_factory=dict)

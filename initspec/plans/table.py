@@ -809,11 +809,7 @@ def build_table(plan: Plan, params: list[ParamInfo], *, backend: str, seed: int 
                 strict: bool = True) -> PlanTable:
     """The framework-free part of :func:`plan`: declare types, match, compute formulas,
     resolve and check ``params``."""
-    if seed is None:
-        seed = plan.seed
-    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError.single("bad_seed", "a plan's seed is a non-negative integer (as `seed:` in the file)",
-                               loc=("seed",), value=seed)
+    seed = plan.seed if seed is None else sampling.check_seed(seed)  # the one seed rule, as `seed:` in the file
     walked_types = {p.type for p in params}
     params = declare(params, plan.types)
     seen: dict[str, str] = {}
