@@ -818,6 +818,11 @@ def propagate_cmd(specs: Annotated[Optional[list[str]], typer.Argument(
                            seed=seed, trials=trials)
         if plot is not None:
             report.plot(plot)
+    _print_report(report, fmt, plot)
+
+
+def _print_report(report: Any, fmt: Fmt, plot: Path | None) -> None:
+    """A propagation or diagnosis report on stdout, as JSON or text, and the plot it wrote."""
     if fmt is Fmt.json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -863,12 +868,7 @@ def _propagate_model(target: str, plan_file: str | None, input_shape: tuple[int,
                 "--input-shape; `initspec --debug ...` shows the traceback)", loc=("--model",), value=target) from None
         if plot is not None:
             result.plot(plot)
-    if fmt is Fmt.json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        typer.echo(result.to_text())
-    if plot is not None:
-        _err(f"wrote {plot}")
+    _print_report(result, fmt, plot)
     if check and not result.healthy:
         raise typer.Exit(1)
 

@@ -243,17 +243,18 @@ class _Parser:
         return node
 
     def expression(self) -> _Node:
-        node = self.term()
-        while self.at("+", "-"):
-            op = self.take()
-            node = _Node("binary", op.text, op.offset, (node, self.term()))
-        return node
+        return self.left_assoc(("+", "-"), self.term)
 
     def term(self) -> _Node:
-        node = self.factor()
-        while self.at("*", "/"):
+        return self.left_assoc(("*", "/"), self.factor)
+
+    def left_assoc(self, ops: tuple[str, ...], operand) -> _Node:
+        """``operand (op operand)*`` for the operators ``ops`` of one precedence level, grouped
+        from the left."""
+        node = operand()
+        while self.at(*ops):
             op = self.take()
-            node = _Node("binary", op.text, op.offset, (node, self.factor()))
+            node = _Node("binary", op.text, op.offset, (node, operand()))
         return node
 
     def factor(self) -> _Node:
