@@ -805,6 +805,9 @@ def _draw(dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, row_seed: 
         raise SpecError.single("unsupported_shape", f"sparse needs a 2-D tensor, got a {len(shape)}-D one",
                                loc=("shape",), value=shape)
     check_dtype(dist, dt)
+    if dt.kind == "c" and dist.random:
+        raise SpecError.single("unsupported_dtype", "portable seeding draws real floats: a complex tensor takes "
+                               "native seeding (or a float dtype)", loc=("dtype",), value=dt.name)
     sel = tuple(len(r) for r in ranges)
     if out is not None and (out.shape != sel or out.dtype != dt):
         raise SpecError.single("bad_shape", f"out must be a {dt.name} array of the selection's shape {sel}",

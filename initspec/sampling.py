@@ -28,17 +28,21 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from . import complexlaw
 from . import distributions as D
 from .errors import ShapeError, SpecError
 
 __all__ = [
-    "FLOAT_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "check_fits", "check_seed", "float_info",
+    "FLOAT_DTYPES", "COMPLEX_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "check_fits", "check_seed", "float_info",
     "unsupported_dtype", "inward", "MAX_SEED", "NORMAL_REACH",
     "Truncation", "truncation", "candidates", "haar",
 ]
 
 #: The floating dtypes every backend draws random laws in.
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+#: The complex dtypes NumPy, torch and JAX draw the laws with a complex form in
+#: (:mod:`initspec.complexlaw`).
+COMPLEX_DTYPES = complexlaw.COMPLEX_DTYPES
 
 #: Inverse CDF only for bounds within this many standard deviations of the mean: the
 #: frameworks' erfinv loses accuracy toward ±1 (measured against SciPy: TF float32 is off by
@@ -125,6 +129,9 @@ def _dtype_problem(dist: D.Distribution, name: str) -> SpecError | None:
 
 
 def _check_dtype(dist: D.Distribution, name: str) -> None:
+    if name in COMPLEX_DTYPES or isinstance(dist, complexlaw.Complex):
+        _check_complex(dist, name)
+        return
     if name in FLOAT_DTYPES:
         check_fits(dist, name)
         return
@@ -149,6 +156,28 @@ def _check_dtype(dist: D.Distribution, name: str) -> None:
         raise SpecError.single("lossy_cast", f"{field} {value:g} does not fit a {name} tensor (it holds {lo} to "
                                f"{hi}; {name} would wrap it): use a wider dtype or a value in range",
                                loc=("dtype",), value=name)
+
+
+def _check_complex(dist: D.Distribution, name: str) -> None:
+    """A complex tensor: a fixed law fills it with value + 0i; a random one needs a complex
+    form (:func:`initspec.complexlaw.complex_law`), whose parts fit the part dtype."""
+    if name not in COMPLEX_DTYPES:
+        raise SpecError.single("unsupported_dtype", f"{dist.describe()} is a complex law: it fills "
+                               f"{' or '.join(COMPLEX_DTYPES)} tensors", loc=("dtype",), value=name)
+    part = complexlaw.PART_DTYPES[name]
+    if not dist.random:
+        check_fits(dist, part)
+        return
+    law = complexlaw.complex_law(dist, name)
+    if law.form == "parts":
+        for p in law.parts:
+            check_fits(p, part)
+        return
+    info = float_info(part)
+    if law.radius > info.max:
+        raise _overflow(law, name, "the largest modulus", law.radius, info.max, "use complex128 or a smaller scale")
+    if law.scale < info.tiny:
+        raise _underflow(law, name, "the scale", law.scale, info.tiny)
 
 
 # ----------------------------------------------------------------------------- does the law fit the dtype

@@ -69,8 +69,11 @@ def test_covering_table_keeps_every_pair() -> None:
     assert {(c.family, c.dtype) for c in cover} == {(c.family, c.dtype) for c in full}
     for s in C.SCHEMES.values():
         if len(s.families) >= len(C.DTYPES):
-            assert {c.dtype for c in cover if c.scheme == s.label} == set(C.DTYPES), s.label
+            assert {c.dtype for c in cover if c.scheme == s.label and not c.complex} == set(C.DTYPES), s.label
     assert C.cases_for("full") == full
+    # the complex cases run whole in both tables: every (scheme, family) in complex64 and complex128
+    complex_ = {(c.scheme, c.family, c.dtype) for c in cover if c.complex}
+    assert complex_ == {(s, f, d) for s, f in C.COMPLEX_CASES for d in C.COMPLEX_DTYPES}
 
 
 def test_seeds_come_from_crc32_of_the_case_id_xor_salt() -> None:

@@ -11,10 +11,14 @@ from ...testing.drivers import Device, Driver, PlacementError, absent_cuda, inst
 
 __all__ = ["DRIVER", "JaxDriver"]
 
+#: The dtypes JAX draws only with 64-bit mode on.
+_WIDE = ("float64", "complex128")
+
 
 class JaxDriver(Driver):
     name = "jax"
     layout = "jax"
+    complex_dtypes = True
 
     def available(self) -> tuple[bool, str]:
         return installed("jax")
@@ -49,7 +53,7 @@ class JaxDriver(Driver):
         from . import initializer
 
         where = device.handle if device is not None else jax.devices("cpu")[0]
-        x64 = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+        x64 = jax.enable_x64(True) if dtype in _WIDE else contextlib.nullcontext()
         with x64, jax.default_device(where):
             x = initializer(spec, layout)(jax.random.key(seed), shape, dtype)
         if x.devices() != {where}:
@@ -62,7 +66,7 @@ class JaxDriver(Driver):
 
         from . import sample
 
-        x64 = jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+        x64 = jax.enable_x64(True) if dtype in _WIDE else contextlib.nullcontext()
         with x64, jax.default_device(device.handle):
             return np.asarray(sample(law, jax.random.key(seed), shape, dtype, haar=haar))
 

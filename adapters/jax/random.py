@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import complexlaw
 from ... import distributions as D
 from ... import sampling
 from ...errors import SpecError
@@ -162,11 +163,36 @@ def sparse(dist: D.Sparse, out: Any, rng: Any, haar: bool) -> Any:
     return x
 
 
+def complex_(law: complexlaw.Complex, out: Any, rng: Any, haar: bool) -> Any:
+    """A complex law (:mod:`initspec.complexlaw`) in ``out.dtype`` (complex64/complex128): the
+    real and imaginary parts drawn as their real laws from two split keys; or a modulus and
+    an angle from two split keys, as ``jax.nn.initializers``' ``_complex_uniform`` and
+    ``_complex_truncated_normal`` do."""
+    import jax
+    import jax.numpy as jnp
+
+    part = np.dtype(sampling.np_dtype(complexlaw.PART_DTYPES[np.dtype(out.dtype).name]))
+    k_re, k_im = jax.random.split(rng)
+    if law.form == "parts":
+        re_law, im_law = law.parts
+        re = DRAW[type(re_law)](re_law, jax.ShapeDtypeStruct(out.shape, part), k_re, haar)
+        im = re if law.tied else DRAW[type(im_law)](im_law, jax.ShapeDtypeStruct(out.shape, part), k_im, haar)
+        return jax.lax.complex(re, im)
+    u = jax.random.uniform(k_re, out.shape, part)
+    theta = jax.random.uniform(k_im, out.shape, part) * _const(2.0 * math.pi, part)
+    if law.form == "disk":
+        r = jnp.sqrt(u * _const(2.0, part)) * _const(law.scale, part)
+    else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
+        r = jnp.sqrt(-jnp.log1p(u * _const(math.expm1(-law.upper * law.upper), part)))
+        r = r * _const(law.scale / law.correction, part)
+    return jax.lax.complex(r * jnp.cos(theta), r * jnp.sin(theta))
+
+
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse,
+    D.Sparse: sparse, complexlaw.Complex: complex_,
 }
 
 
@@ -179,7 +205,7 @@ def _draw(key: Any, *, dist: D.Distribution, shape: tuple[int, ...], dt: np.dtyp
 
     if dist.random and math.prod(shape) == 0:
         return jnp.zeros(shape, dt)
-    wd = sampling.np_dtype(sampling.work_dtype(dt)) if dist.random else dt
+    wd = sampling.np_dtype(sampling.work_dtype(dt)) if dist.random and dt.kind != "c" else dt
     x = DRAW[type(dist)](dist, jax.ShapeDtypeStruct(shape, wd), key, haar)
     if wd != dt:
         x = x.astype(dt)
@@ -276,6 +302,8 @@ def sample(dist: D.Distribution, key: Any, shape: Any, dtype: Any = None, *, out
         raise ValueError(f"{dist.kind} was resolved for shape {tuple(structured)}, not {shape}")
     dt = _output_dtype(dtype)
     sampling.check_dtype(dist, dt)
+    if dt.kind == "c" and dist.random:  # its complex form (initspec.complexlaw)
+        dist = complexlaw.complex_law(dist, dt.name)
     key = _check_key(key)
     draw = functools.partial(_jitted(), dist=dist, shape=shape, dt=dt, haar=bool(haar))
     return draw(key) if out_sharding is None else _sharded(draw, key, out_sharding)

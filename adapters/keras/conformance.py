@@ -19,6 +19,7 @@ class KerasDriver(Driver):
     name = "keras"
     layout = "keras"
     mutable = True
+    no_complex = "Keras 3's random ops and initializers draw real floats only"
 
     def available(self) -> tuple[bool, str]:
         ok, why = installed("keras")

@@ -77,6 +77,11 @@ def check_dtype(keras: Any, dist: D.Distribution, dtype: Any) -> str:
     fill it (:func:`initspec.sampling.check_dtype`; on the JAX backend float64 also needs
     x64); raises :class:`~initspec.SpecError` otherwise."""
     name = _dtype_name(keras, dtype)
+    if name.startswith("complex") and dist.random:
+        raise SpecError.single(
+            "unsupported_dtype", f"{dist.kind} in {name}: Keras 3's random ops and initializers draw real floats only "
+            "(keras.random.normal/uniform refuse complex dtypes); draw complex weights with the torch or JAX adapter, "
+            "or use one of float16, bfloat16, float32, float64", loc=("dtype",), value=name)
     sampling.check_dtype(dist, name)
     return name
 

@@ -16,6 +16,7 @@ class NumpyDriver(Driver):
     layout = "jax"
     coverage = "full"
     mutable = True
+    complex_dtypes = True
 
     def available(self) -> tuple[bool, str]:
         return True, ""

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import complexlaw
 from ... import distributions as D
 from ... import sampling
 
@@ -136,11 +137,31 @@ def sparse(dist: D.Sparse, out: np.ndarray, rng: np.random.Generator, haar: bool
     return out
 
 
+def complex_(law: complexlaw.Complex, out: np.ndarray, rng: np.random.Generator, haar: bool) -> np.ndarray:
+    """A complex law (:mod:`initspec.complexlaw`) into the complex array ``out``: the real part
+    then the imaginary part, each drawn as its real law in the part dtype; or a modulus and
+    an angle (the disks, as JAX's ``_complex_uniform``/``_complex_truncated_normal``)."""
+    part = out.real.dtype
+    if law.form == "parts":
+        re_law, im_law = law.parts
+        out.real = DRAW[type(re_law)](re_law, np.empty(out.shape, part), rng, haar)
+        out.imag = out.real if law.tied else DRAW[type(im_law)](im_law, np.empty(out.shape, part), rng, haar)
+        return out
+    u = rng.random(out.shape, dtype=part).astype(np.float64)
+    theta = (2.0 * math.pi) * rng.random(out.shape, dtype=part).astype(np.float64)
+    if law.form == "disk":
+        r = np.sqrt(2.0 * u) * law.scale
+    else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
+        r = np.sqrt(-np.log1p(math.expm1(-law.upper * law.upper) * u)) * (law.scale / law.correction)
+    out[...] = r * np.exp(1j * theta)
+    return out
+
+
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse,
+    D.Sparse: sparse, complexlaw.Complex: complex_,
 }
 
 
@@ -160,6 +181,9 @@ def sample(dist: D.Distribution, rng: np.random.Generator, dtype: Any = np.float
     shape = _shape_of(dist)
     dt = sampling.np_dtype(dtype)
     sampling.check_dtype(dist, dt)
+    if dt.kind == "c" and dist.random:  # a complex form (initspec.complexlaw), drawn in dt itself
+        out = np.zeros(shape, dtype=dt)
+        return complex_(complexlaw.complex_law(dist), out, rng, haar) if out.size else out
     wd = np.dtype(sampling.work_dtype(dt)) if sampling.dtype_name(dt) in sampling.FLOAT_DTYPES else np.dtype(np.float64)
     out = np.empty(shape, dtype=wd)
     if out.size == 0 and not isinstance(dist, D.Constant):

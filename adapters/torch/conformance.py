@@ -17,6 +17,7 @@ class TorchDriver(Driver):
     layout = "torch"
     coverage = "full"
     mutable = True
+    complex_dtypes = True
 
     def available(self) -> tuple[bool, str]:
         return installed("torch")

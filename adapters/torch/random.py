@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ... import complexlaw
 from ... import distributions as D
 from ... import portable, sampling
 from ...errors import ShapeError, SpecError
@@ -264,11 +265,41 @@ def sparse(dist: D.Sparse, out: torch.Tensor, rng: Any, haar: bool) -> torch.Ten
     return out
 
 
+def complex_(law: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    """A complex law (:mod:`initspec.complexlaw`) into the complex tensor ``out``: the real
+    part then the imaginary part, each drawn as its real law in the part dtype (torch's own
+    ``normal_``/``uniform_`` on a complex tensor draw the same laws, interleaved); or a
+    modulus and an angle (the disks, as JAX's ``_complex_uniform``/``_complex_truncated_normal``)."""
+    torch = _torch()
+    part = torch.float64 if out.dtype == torch.complex128 else torch.float32
+    pair = torch.view_as_real(out)  # (..., 2): the real and imaginary parts, in place
+
+    def empty() -> Any:
+        return torch.empty(out.shape, dtype=part, device=out.device)
+
+    if law.form == "parts":
+        re_law, im_law = law.parts
+        re = DRAW[type(re_law)](re_law, empty(), rng, haar)
+        im = re if law.tied else DRAW[type(im_law)](im_law, empty(), rng, haar)
+        pair[..., 0].copy_(re)
+        pair[..., 1].copy_(im)
+        return out
+    r = empty().uniform_(0.0, 1.0, generator=rng)
+    theta = empty().uniform_(0.0, 2.0 * math.pi, generator=rng)
+    if law.form == "disk":
+        r.mul_(2.0).sqrt_().mul_(law.scale)
+    else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
+        r.mul_(math.expm1(-law.upper * law.upper)).log1p_().neg_().sqrt_().mul_(law.scale / law.correction)
+    pair[..., 0].copy_(r * torch.cos(theta))
+    pair[..., 1].copy_(r.mul_(torch.sin(theta)))
+    return out
+
+
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse,
+    D.Sparse: sparse, complexlaw.Complex: complex_,
 }
 
 
@@ -337,6 +368,8 @@ def sample_(tensor: torch.Tensor, dist: D.Distribution, generator: torch.Generat
     _check(tensor, dist, generator)
     if tensor.numel() == 0:
         return tensor
+    if tensor.dtype.is_complex and dist.random:  # its complex form (checked by _check)
+        dist = complexlaw.complex_law(dist)
     draw = DRAW.get(type(dist))
     if draw is None:
         raise TypeError(f"the PyTorch backend cannot draw {type(dist).__name__}")
@@ -472,6 +505,9 @@ def fill_region(tensor: Any, dist: D.Distribution, shape: tuple[int, ...], start
     view = local[loc]
     if view.numel() == 0:
         return
+    if view.dtype.is_complex and dist.random and not portable_seeding:
+        sampling.check_dtype(dist, view.dtype)
+        dist = complexlaw.complex_law(dist)
     if portable_seeding:
         dt = sampling.dtype_name(view.dtype)
         direct = _host_array(view)

@@ -10,6 +10,10 @@ dtype``.  The runner crosses it with a backend and a device and tests the sample
   each backend's native layout: square, wide, tall, conv 1-D/2-D/3-D, transposed conv,
   bias (1-D) and large fans.
 * :data:`DTYPES` - float32, float64, float16, bfloat16.
+* :data:`COMPLEX_CASES` - a few schemes × families in complex64 and complex128, each law in
+  its complex form (:mod:`initspec.complexlaw`): the normal split between the parts, the
+  variance-scaling disks, torch's uniform parts (a few rows of :data:`COMPLEX_SCHEMES`,
+  which only these cases use).
 
 Case ids are readable and stable, ``<scheme>-<family>-<dtype>`` (e.g.
 ``he_normal-conv2d-float16``); a test id prefixes backend and device
@@ -32,11 +36,13 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .. import distributions as D
+from ..complexlaw import COMPLEX_DTYPES, complex_law
 from ..resolution import resolve
 from .stats import HAAR_MIN_DIAGONAL, N_SAMPLES, bound_regions
 
 __all__ = [
-    "DTYPES", "Family", "FAMILIES", "SchemeCase", "SCHEMES", "Case", "Coverage", "all_cases", "cases_for",
+    "DTYPES", "COMPLEX_DTYPES", "COMPLEX_SCHEMES", "COMPLEX_CASES", "Family", "FAMILIES", "SchemeCase", "SCHEMES",
+    "Case", "Coverage", "all_cases", "cases_for",
     "case_by_id", "draw_count", "draw_seeds", "planned_p_values", "planned_for", "SEED_MASK", "HAAR_MIN_DIAGONAL",
 ]
 
@@ -163,6 +169,27 @@ SCHEMES: dict[str, SchemeCase] = {s.label: s for s in (
 )}
 
 
+#: Scheme rows only the complex cases use (framework presets whose complex rule differs).
+COMPLEX_SCHEMES: dict[str, SchemeCase] = {s.label: s for s in (
+    SchemeCase("torch.normal", {"scheme": "torch.normal", "mean": 0.1, "std": 0.3}, _ALL,
+               note="torch adds the mean to both parts"),
+    SchemeCase("torch.kaiming_uniform", {"scheme": "torch.kaiming_uniform"}, _WEIGHTS, note="each part U(-L, L)"),
+    SchemeCase("jax.glorot_uniform", {"scheme": "jax.glorot_uniform"}, _WEIGHTS, note="uniform disk"),
+)}
+
+#: The complex cases: (scheme row, family), each in every one of COMPLEX_DTYPES.
+COMPLEX_CASES: tuple[tuple[str, str], ...] = (
+    ("normal", "bias"), ("he_normal", "square"), ("he_uniform", "conv2d"), ("vs_fan_avg_uniform", "tall"),
+    ("he_truncated_normal", "wide"), ("flax.default_kernel", "conv1d"), ("torch.default_weight", "square"),
+    ("torch.kaiming_uniform", "conv2d"), ("torch.normal", "bias"), ("jax.glorot_uniform", "square"),
+)
+
+
+def _complex_cases(chosen: Iterable[str] | None = None) -> list[Case]:
+    keep = None if chosen is None else set(chosen)
+    return [Case(s, f, d) for s, f in COMPLEX_CASES for d in COMPLEX_DTYPES if keep is None or s in keep]
+
+
 @dataclass(frozen=True)
 class Case:
     """One scheme at one shape family in one dtype (backend- and device-independent)."""
@@ -177,7 +204,12 @@ class Case:
 
     @property
     def spec(self) -> Mapping[str, Any]:
-        return SCHEMES[self.scheme].spec
+        return (SCHEMES.get(self.scheme) or COMPLEX_SCHEMES[self.scheme]).spec
+
+    @property
+    def complex(self) -> bool:
+        """Whether the case draws a complex tensor (its law in complex form)."""
+        return self.dtype in COMPLEX_DTYPES
 
     def shape(self, layout: str) -> tuple[int, ...]:
         return FAMILIES[self.family].shape(layout)
@@ -191,8 +223,9 @@ class Case:
 
 
 def all_cases() -> list[Case]:
-    """The full cross product of the table (every scheme × its families × every dtype)."""
-    return [Case(s.label, f, d) for s in SCHEMES.values() for f in s.families for d in DTYPES]
+    """The full cross product of the table (every scheme × its families × every dtype), then
+    the complex cases."""
+    return [Case(s.label, f, d) for s in SCHEMES.values() for f in s.families for d in DTYPES] + _complex_cases()
 
 
 def cases_for(coverage: Coverage = "full", *, schemes: Iterable[str] | None = None) -> list[Case]:
@@ -201,7 +234,7 @@ def cases_for(coverage: Coverage = "full", *, schemes: Iterable[str] | None = No
     ``full``: the cross product.  ``covering``: each scheme × family pair once, in the dtype
     ``DTYPES[(i + j) % 4]`` for the scheme's i-th row and its j-th family, so every scheme
     (with ≥ 4 families) meets every dtype and every family meets every dtype
-    (``tests/test_conformance_cases.py`` checks both).
+    (``tests/test_conformance_cases.py`` checks both).  Both include every complex case.
     """
     chosen = set(SCHEMES) if schemes is None else set(schemes)
     out: list[Case] = []
@@ -213,12 +246,14 @@ def cases_for(coverage: Coverage = "full", *, schemes: Iterable[str] | None = No
                 out.extend(Case(s.label, f, d) for d in DTYPES)
             else:
                 out.append(Case(s.label, f, DTYPES[(i + j) % len(DTYPES)]))
-    return out
+    return out + _complex_cases(schemes)
 
 
 def case_by_id(case_id: str) -> Case:
     """Parse ``<scheme>-<family>-<dtype>`` back into a :class:`Case`."""
     scheme, family, dtype = case_id.rsplit("-", 2)
+    if dtype in COMPLEX_DTYPES and (scheme, family) in COMPLEX_CASES:
+        return Case(scheme, family, dtype)
     if scheme not in SCHEMES or family not in FAMILIES or dtype not in DTYPES:
         raise KeyError(f"unknown case id {case_id!r}")
     return Case(scheme, family, dtype)
@@ -265,6 +300,12 @@ def planned_p_values(dist: D.Distribution, dtype: str | None = None, n_elements:
 
 
 def planned_for(case: Case, layout: str) -> int:
-    """:func:`planned_p_values` of a case drawn in ``layout`` (what the runner counts)."""
+    """:func:`planned_p_values` of a case drawn in ``layout`` (what the runner counts); a
+    complex case counts :func:`~initspec.testing.complex_checks.planned_complex`."""
     dist, shape = case.resolve(layout), case.shape(layout)
-    return planned_p_values(dist, case.dtype, draw_count(dist, shape) * math.prod(shape))
+    n = draw_count(dist, shape) * math.prod(shape)
+    if case.complex:
+        from .complex_checks import planned_complex
+
+        return planned_complex(complex_law(dist, case.dtype), case.dtype, n)
+    return planned_p_values(dist, case.dtype, n)

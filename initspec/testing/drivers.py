@@ -74,6 +74,11 @@ class Driver(ABC):
     #: Whether :meth:`sample_law` is implemented, so :meth:`draw` honours ``transform`` and
     #: ``haar`` (the power gate needs both).
     mutable: ClassVar[bool] = False
+    #: Whether the backend draws complex64/complex128 tensors (the complex cases run only
+    #: where it does; elsewhere they are reported as absent, with :attr:`no_complex`).
+    complex_dtypes: ClassVar[bool] = False
+    #: Why the backend draws no complex tensors.
+    no_complex: ClassVar[str] = "the backend draws no complex tensors"
 
     @abstractmethod
     def available(self) -> tuple[bool, str]:

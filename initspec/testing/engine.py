@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..complexlaw import complex_law
 from ..plans import derive_seed
 from . import cases as C
 from .backends import Device, Driver, backend_names, get_backend
+from .complex_checks import check_complex
 from .report import Report
 from .items import AGREEMENT_CASES, INDEPENDENCE_CASES, PARAM_PATHS, REFERENCE, Absent, Bug, Item, ItemResult
 from .skips import SkipEntry, find_entry, load_skips, stale_entries
@@ -135,6 +137,9 @@ def make_selection(backends: Sequence[str] | None = None, devices: Sequence[str]
         sel.absent += absent
         # an explicit selection picks from the full table; otherwise the backend's own coverage
         table = _select(cases, C.cases_for(coverage or ("full" if cases else backend.coverage)))
+        if not backend.complex_dtypes and any(c.complex for c in table):
+            table = [c for c in table if not c.complex]
+            sel.absent.append(Absent(name, "complex", f"complex64/complex128 cases: {backend.no_complex}"))
         full = C.all_cases()
         for dev in present + [Device(a.device, "", present=False) for a in absent]:
             sel.universe += [("device", f"{name}-{dev.name}")]
@@ -185,7 +190,10 @@ def _conformance(sel: Selection, item: Item, salt: int, bug: Bug) -> CheckResult
     backend, device = sel.backends[item.backend], sel.devices[(item.backend, item.device)]
     assert item.case is not None
     dist, arrays = _draws(backend, device, item.case, salt, bug)
-    res = check_samples(arrays, dist, item.case.dtype, context=item.id)
+    if item.case.complex:  # the law's complex form (initspec.complexlaw), tested part by part
+        res = check_complex(arrays, complex_law(dist, item.case.dtype), item.case.dtype, context=item.id)
+    else:
+        res = check_samples(arrays, dist, item.case.dtype, context=item.id)
     wrong_dtype = _dtype_check(arrays, item.case.dtype)
     dtype_check = Check("dtype", not wrong_dtype, wrong_dtype or f"every tensor is {item.case.dtype}")
     return replace(res, checks=(dtype_check, *res.checks))

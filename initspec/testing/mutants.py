@@ -24,6 +24,15 @@ normal_as_truncated         "normal" silently turned into a (variance-kept) trun
 mean_shift                  mean shifted by 0.05σ
 haar_off                    orthogonal without the Haar sign correction
 seed_reuse                  one seed reused for two parameters of one plan
+complex_std_up/_down        a complex law's spread ×1.05 / ×0.95
+complex_real_only           all the variance in the real part, the imaginary part constant
+complex_imag_is_real        the imaginary part a copy of the real part
+complex_full_std_each       each part with the full std (E|z|² doubled; for the disks, each
+                            part the real law)
+complex_parts_for_disk      JAX's disks drawn as independent parts of the same variance
+                            (torch's rule where JAX's applies)
+complex_correction_missing  JAX's 1/0.95311 complex truncation constant dropped
+complex_mean_one_part       torch.normal's mean added to the real part only
 ==========================  ==============================================================
 """
 
@@ -35,6 +44,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from .. import distributions as D
+from ..complexlaw import Complex, complex_law
 from ..plans import derive_seed
 from ..resolution import resolve
 from ..spec import Axes
@@ -145,6 +155,42 @@ def _normal_as_truncated(d: D.Distribution) -> D.Distribution:
                              derivation=d.derivation)
 
 
+def _complex(rewrite: Callable[[Complex, D.Distribution], Complex]) -> Transform:
+    """A rewrite of the complex form of a law (``rewrite(complex law, real law)``)."""
+
+    def t(d: D.Distribution) -> D.Distribution:
+        return rewrite(complex_law(d), d)
+
+    return t
+
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def _real_only(law: Complex, d: D.Distribution) -> Complex:
+    re, im = law.parts
+    return replace(law, real=scale_std(_SQRT2)(re), imag=D.Constant(value=im.mean))
+
+
+def _full_std_each(law: Complex, d: D.Distribution) -> Complex:
+    if law.form == "parts":
+        re, im = law.parts
+        return replace(law, real=scale_std(_SQRT2)(re), imag=scale_std(_SQRT2)(im))
+    real = d if law.form == "truncated_disk" else D.Uniform(low=-math.sqrt(3.0) * law.scale,
+                                                            high=math.sqrt(3.0) * law.scale)
+    return Complex(form="parts", rule=law.rule, real=real, imag=real, derivation=d.derivation)
+
+
+def _parts_for_disk(law: Complex, d: D.Distribution) -> Complex:
+    half = scale_std(1.0 / _SQRT2)(d)  # each part the real law with half the variance
+    return Complex(form="parts", rule=law.rule, real=half, imag=half, derivation=d.derivation)
+
+
+def _mean_one_part(law: Complex, d: D.Distribution) -> Complex:
+    re, im = law.parts
+    return replace(law, imag=shift_mean(-im.mean / im.std)(im))
+
+
 # ----------------------------------------------------------------------------- the catalogue
 
 
@@ -175,6 +221,9 @@ class Mutant:
 _SCALE_TARGETS = ("he_normal-square-float32", "glorot_uniform-conv2d-float32", "truncated_normal-bias-float32",
                   "lecun_truncated_normal-tall-bfloat16", "orthogonal-wide-float32", "sparse-square-float32",
                   "uniform-bias-float16")
+
+_COMPLEX_SCALE_TARGETS = ("he_normal-square-complex64", "he_uniform-conv2d-complex64",
+                          "he_truncated_normal-wide-complex128", "torch.default_weight-square-complex128")
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("std_up", "std ×1.05", _SCALE_TARGETS, scale_std(1.05)),
@@ -210,6 +259,26 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
             "delta_orthogonal-conv2d-float32"), kind="haar"),
     Mutant("seed_reuse", "the same seed reused for two parameters of one plan",
            INDEPENDENCE_CASES, kind="seed"),
+    # complex dtypes (initspec.complexlaw): the checks of initspec.testing.complex_checks
+    *(Mutant(f"complex_std_{way}", f"complex: std ×{f}", _COMPLEX_SCALE_TARGETS, scale_std(f))
+      for way, f in (("up", 1.05), ("down", 0.95))),
+    Mutant("complex_real_only", "complex: all the variance in the real part",
+           ("normal-bias-complex64", "he_normal-square-complex128", "torch.default_weight-square-complex64"),
+           _complex(_real_only)),
+    Mutant("complex_imag_is_real", "complex: the imaginary part equal to the real part",
+           ("he_normal-square-complex64", "torch.normal-bias-complex128", "torch.kaiming_uniform-conv2d-complex64"),
+           _complex(lambda law, d: replace(law, tied=True))),
+    Mutant("complex_full_std_each", "complex: each part with the full std",
+           ("normal-bias-complex128", "he_normal-square-complex64", "he_uniform-conv2d-complex64",
+            "he_truncated_normal-wide-complex128"), _complex(_full_std_each)),
+    Mutant("complex_parts_for_disk", "complex: independent parts instead of JAX's disk (same variance)",
+           ("he_uniform-conv2d-complex128", "jax.glorot_uniform-square-complex64", "he_truncated_normal-wide-complex64",
+            "flax.default_kernel-conv1d-complex64"), _complex(_parts_for_disk)),
+    Mutant("complex_correction_missing", "complex: JAX's 1/0.95311 truncation constant missing",
+           ("he_truncated_normal-wide-complex64", "flax.default_kernel-conv1d-complex128"),
+           _complex(lambda law, d: replace(law, correction=1.0))),
+    Mutant("complex_mean_one_part", "complex: torch.normal's mean added to the real part only",
+           ("torch.normal-bias-complex64", "torch.normal-bias-complex128"), _complex(_mean_one_part)),
 )}
 
 
