@@ -90,6 +90,17 @@ def module(name: str, part: str = "") -> ModuleType:
     return get(name).module(part)
 
 
+def signal_module(name: str) -> ModuleType | None:
+    """The backend's ``signal`` file, which runs a model's forward pass (LSUV, diagnostics);
+    None for a backend without one (NumPy: a model is a mapping of arrays)."""
+    try:
+        return module(name, "signal")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"initspec.adapters.{name}.signal":
+            raise
+    return None
+
+
 def _leaves(tree: Any, limit: int = 64) -> list[Any]:
     """Up to ``limit`` leaves of a tree of mappings and sequences, visiting each container once
     (a container that holds itself must not loop)."""

@@ -403,11 +403,9 @@ def diagnose(model: Any, data: Any = None, *, input_shape: Sequence[int] | None 
 def _signal(backend: str, model: Any) -> Any:
     from . import backends
 
-    try:
-        return backends.module(backend, "signal")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"initspec.adapters.{backend}.signal":
-            raise
+    signal = backends.signal_module(backend)
+    if signal is not None:
+        return signal
     raise SpecError.single("unsupported_model", f"diagnostics run the model's forward pass, and the {backend} "
                            f"backend has none ({type(model).__name__} is a mapping of arrays): use a PyTorch, Keras "
                            "or Flax model", value=type(model).__name__)

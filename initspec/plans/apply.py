@@ -28,7 +28,7 @@ from ..formats import FORMAT_VERSION, write_atomic
 from ..params import ParamInfo
 from ..writer import Checkpoint
 from .rules import LSUV_KINDS, Lsuv, Match, Plan
-from .table import PlanTable, PlanWarning, _glob, _mapping
+from .table import PlanTable, PlanWarning, _glob, _kind_role_type_match, _mapping
 from .table import plan as plan_table
 
 __all__ = ["Manifest", "apply", "write", "lsuv_layers"]
@@ -147,11 +147,9 @@ def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True
 
 
 def _signal(backend: str, model: Any) -> Any:
-    try:
-        return backends.module(backend, "signal")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"initspec.adapters.{backend}.signal":
-            raise
+    signal = backends.signal_module(backend)
+    if signal is not None:
+        return signal
     raise SpecError.single(
         "lsuv_unsupported", f"LSUV runs the model's forward pass, and the {backend} backend has none ("
         f"{type(model).__name__} is a mapping of arrays): use a PyTorch, Keras or Flax model", loc=("lsuv",),
@@ -159,11 +157,7 @@ def _signal(backend: str, model: Any) -> Any:
 
 
 def _matches(m: Match, p: ParamInfo) -> bool:
-    if m.kind is not None and p.kind not in m.kind:
-        return False
-    if m.role is not None and p.role not in m.role:
-        return False
-    if m.type is not None and p.type not in m.type:
+    if not _kind_role_type_match(m, p):
         return False
     if m.block is not None and not any(b.name in m.block for b in p.blocks):
         return False

@@ -46,7 +46,7 @@ from ..params import Block, ParamInfo
 from ..resolution import resolve
 from ..spec import Axes, BaseSpec
 from .formulas import SpecTemplate, capture_counts, capture_values
-from .rules import Plan, Rule, expand_spec
+from .rules import Match, Plan, Rule, expand_spec
 from .types import declare
 
 __all__ = ["PlanRow", "PlanTable", "PlanWarning", "Inspection", "plan", "inspect", "build_table", "derive_seed"]
@@ -337,18 +337,18 @@ class _PathTest:
         return path in self.literals or any(p.fullmatch(path) for p in self.patterns)
 
 
+def _kind_role_type_match(m: Match, p: ParamInfo) -> bool:
+    """The match's kind, role and type criteria: each absent or naming the parameter's."""
+    return ((m.kind is None or p.kind in m.kind) and (m.role is None or p.role in m.role)
+            and (m.type is None or p.type in m.type))
+
+
 def _matches_static(rule: Rule, p: ParamInfo, block: Block | None) -> bool:
     """Every criterion but the path (these depend only on kind, role, type and block name)."""
     m = rule.match
     if m.block is not None and (block is None or block.name not in m.block):
         return False
-    if m.kind is not None and p.kind not in m.kind:
-        return False
-    if m.role is not None and p.role not in m.role:
-        return False
-    if m.type is not None and p.type not in m.type:
-        return False
-    return True
+    return _kind_role_type_match(m, p)
 
 
 class _Matcher:
