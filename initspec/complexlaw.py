@@ -9,7 +9,7 @@
                     truncated normal, ``_complex_truncated_normal``)
 
 θ ~ U[0, 2π) and u ~ U[0, 1) independent.  Which form a law takes follows the framework the
-scheme names (docs/schemes.md, "Complex dtypes"):
+scheme names (docs/frameworks.md, "Complex dtypes"):
 
 * ``torch.*`` presets - torch's ``normal_`` and ``uniform_`` on a complex tensor: a normal's
   variance is split evenly between independent parts (each std/√2) and its **mean is added to
@@ -148,7 +148,7 @@ def _refuse(dist: D.Distribution, why: str, dtype: str) -> SpecError:
     der = dist.derivation
     scheme = der.spec.scheme if der is not None else dist.kind
     return SpecError.single("unsupported_dtype", f"{scheme} has no complex form: {why}; use one of float16, "
-                            "bfloat16, float32, float64 (docs/schemes.md#complex-dtypes lists the complex laws)",
+                            "bfloat16, float32, float64 (docs/frameworks.md#complex-dtypes lists the complex laws)",
                             loc=("dtype",), value=dtype)
 
 
