@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 import math
 from types import ModuleType
 from typing import Any
@@ -41,6 +42,33 @@ def dtype_name(dtype: Any) -> str:
     name = getattr(dtype, "name", None) or str(dtype)
     name = name.replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
     return {"half": "float16", "float": "float32", "double": "float64"}.get(name, name)
+
+
+def first_array(out: Any) -> Any:
+    """The first array of a model's output (anything with a shape and a dtype), searching
+    mappings, tuples and lists in order; None without one."""
+    if isinstance(out, Mapping):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            found = first_array(item)
+            if found is not None:
+                return found
+        return None
+    return out if hasattr(out, "shape") and hasattr(out, "dtype") else None
+
+
+def distinct(items: list[Any]) -> list[Any]:
+    """``items`` without repeats by identity (tied weights share one variable), in order."""
+    seen: dict[int, Any] = {}
+    for x in items:
+        seen.setdefault(id(x), x)
+    return list(seen.values())
+
+
+def layer_path(p: Any) -> str:
+    """The path of the layer that owns the parameter ``p``: its path less the last name."""
+    return p.path.rsplit(".", 1)[0] if "." in p.path else p.path
 
 
 def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:

@@ -49,7 +49,7 @@ from ...diagnose import LayerStats
 from ...errors import SpecError
 from ...lsuv import Moments
 from ...params import ParamInfo
-from .._common import require
+from .._common import first_array, layer_path, require
 from .model import Linen, _flax_module, _is_box, _NnxHandle, _unbox
 
 __all__ = ["backup", "check", "probe", "measure", "random_input"]
@@ -77,22 +77,6 @@ def _args(data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(data, (tuple, list)):
         return tuple(data), {}
     return (data,), {}
-
-
-def _first_array(out: Any) -> Any:
-    if isinstance(out, Mapping):
-        out = list(out.values())
-    if isinstance(out, (tuple, list)):
-        for item in out:
-            found = _first_array(item)
-            if found is not None:
-                return found
-        return None
-    return out if hasattr(out, "shape") and hasattr(out, "dtype") else None
-
-
-def _layer_path(p: ParamInfo) -> str:
-    return p.path.rsplit(".", 1)[0] if "." in p.path else p.path
 
 
 def _tree_layer(p: ParamInfo) -> tuple[str, ...]:
@@ -222,7 +206,7 @@ class _LinenProbe(_BaseProbe):
                     "lsuv_unsupported", f"lsuv selects two weights of one module ({self._by_scope[scope].path}): "
                     "its output is not linear in either alone; narrow lsuv.match", loc=("lsuv", "match"),
                     value=p.path)
-            x = _Layer(_layer_path(p), scope, p.handle.keys, biases.get(scope))
+            x = _Layer(layer_path(p), scope, p.handle.keys, biases.get(scope))
             self._all.append(x)
             self._by_scope[scope] = x
 
@@ -242,7 +226,7 @@ class _LinenProbe(_BaseProbe):
             if context.method_name == "__call__" and scope is not None:
                 x = self._by_scope.get(tuple(str(k) for k in scope.path))
                 if x is not None:
-                    if _first_array(y) is not y:
+                    if first_array(y) is not y:
                         raise SpecError.single("lsuv_unsupported", f"{x.path} returns {type(y).__name__}, not an "
                                                "array: LSUV rescales layers whose output is linear in their kernel",
                                                loc=(x.path,))
@@ -326,7 +310,7 @@ class _NnxProbe(_BaseProbe):
                         "lsuv.match", loc=("lsuv", "match"), value=wanted[key].path)
                 bias = next((b for k, b in own.items() if k != key
                              and getattr(records.get(k), "role", None) == "bias"), None)
-                x = _Layer(_layer_path(wanted[key]), id(module), param, bias)
+                x = _Layer(layer_path(wanted[key]), id(module), param, bias)
                 self._all.append(x)
                 self._by_module[id(module)] = x
                 self._modules[id(module)] = module
@@ -358,7 +342,7 @@ class _NnxProbe(_BaseProbe):
         x = self._by_module.get(id(module))
         if x is None or self._decide is None:
             return y
-        if _first_array(y) is not y:
+        if first_array(y) is not y:
             raise SpecError.single("lsuv_unsupported", f"{x.path} returns {type(y).__name__}, not an array: LSUV "
                                    "rescales layers whose output is linear in their kernel", loc=(x.path,))
         return self._seen_output(x, y)
@@ -416,7 +400,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
     outputs: dict[str, Any] = {}
 
     def seen(path: str, kind: str, y: Any) -> Any:
-        arr = _first_array(y)
+        arr = first_array(y)
         if path in outputs or not _floating(arr) or arr is not y:
             return y
         if path not in types:
@@ -431,7 +415,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
     if nnx is None:
         nn = require("flax.linen")
         variables = result if result is not None else model.variables
-        by_scope = {_tree_layer(p): _layer_path(p) for p in params}
+        by_scope = {_tree_layer(p): layer_path(p) for p in params}
 
         def interceptor(next_fun: Any, a: Any, kw: Any, context: Any) -> Any:
             y = next_fun(*a, **kw)
@@ -444,7 +428,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
         def forward() -> Any:
             with nn.intercept_methods(interceptor):
                 out, _ = model.module.apply(variables, *args, mutable=True, **kwargs)
-            return _first_array(out)
+            return first_array(out)
 
         patch = None
     else:
@@ -454,11 +438,11 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
         for module, own in _nnx_owners(nnx, model):
             hit = [records[k] for k in own if k in records]
             if hit and module is not model:
-                paths[id(module)] = _layer_path(hit[0])
+                paths[id(module)] = layer_path(hit[0])
                 modules.append(module)
 
         def forward() -> Any:
-            return _first_array(model(*args, **kwargs))
+            return first_array(model(*args, **kwargs))
 
         patch = _Patched(modules, lambda module, y: seen(paths[id(module)], type(module).__name__, y))
     try:
@@ -501,7 +485,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
         stats.append(LayerStats(path, types[path], float(y.var()) if y is not None and y.size else math.nan,
                                 None if gr is None else float(np.asarray(gr, dtype=np.float64).var()),
                                 constant=constant))
-    first = _first_array(data)
+    first = first_array(data)
     input_var = float(np.asarray(first, dtype=np.float64).var()) if _floating(first) else None
     o = np.asarray(out)
     output_constant = o.ndim > 0 and o.shape[0] > 1 and bool(np.all(o == o[:1]))

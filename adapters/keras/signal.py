@@ -37,7 +37,7 @@ Diagnostics (:func:`measure`)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ from ...diagnose import LayerStats, saturated_bounds
 from ...errors import SpecError
 from ...lsuv import Moments
 from ...params import ParamInfo
-from .._common import require
+from .._common import distinct, first_array, layer_path, require
 from .model import _own_variables
 
 __all__ = ["backup", "check", "probe", "measure", "random_input"]
@@ -60,24 +60,8 @@ def check(model: Any) -> None:
     """Nothing to check before drawing: any built Keras model runs."""
 
 
-def _first_tensor(out: Any) -> Any:
-    if isinstance(out, Mapping):
-        out = list(out.values())
-    if isinstance(out, (tuple, list)):
-        for item in out:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-        return None
-    return out if hasattr(out, "shape") and hasattr(out, "dtype") else None
-
-
 def _variables(params: Sequence[ParamInfo]) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for p in params:
-        v = p.handle.variable
-        seen.setdefault(id(v), v)
-    return list(seen.values())
+    return distinct([p.handle.variable for p in params])
 
 
 def backup(model: Any, params: Sequence[ParamInfo]) -> Callable[[], None]:
@@ -110,10 +94,6 @@ def _layers(model: Any) -> list[tuple[list[str], Any]]:
             cell = isinstance(layer, keras.layers.RNN) and child is getattr(layer, "cell", None)
             stack.append((parts if cell else [*parts, child.name], child))
     return out
-
-
-def _layer_path(p: ParamInfo) -> str:
-    return p.path.rsplit(".", 1)[0] if "." in p.path else p.path
 
 
 def _fused_activation(keras: Any, layer: Any) -> Any:
@@ -205,7 +185,7 @@ class _Probe:
                 bias = next((b for b in own if b is not v and getattr(records.get(id(b)), "role", None) == "bias"),
                             None)
                 axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
-                owner[id(layer)] = x = _Layer(_layer_path(wanted[id(v)]), layer, v, bias, axis)
+                owner[id(layer)] = x = _Layer(layer_path(wanted[id(v)]), layer, v, bias, axis)
                 self._all.append(x)
         self._index: dict[int, int] = {}
         self._seen: set[int] = set()
@@ -332,7 +312,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
             for e, y in ((pre_entry, pre), (post_entry, post)):
                 if e is None:
                     continue
-                y = _first_tensor(y)
+                y = first_array(y)
                 if y is None:
                     continue
                 if watch:
@@ -348,7 +328,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
             own = [records[id(v)] for v in _own_variables(layer) if id(v) in records]
             name = type(layer).__name__
             if own:
-                path = _layer_path(own[0])
+                path = layer_path(own[0])
                 act = _fused_activation(keras, layer)
                 post = None
                 if act is not None:
@@ -369,7 +349,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
     stats = [LayerStats(e.path, e.type, e.forward, grads.get(id(e)), e.saturated, e.constant) for e in order]
     for e in order:
         e.output = None
-    first = _first_tensor(data)
+    first = first_array(data)
     input_var = None
     if first is not None and np.issubdtype(np.asarray(keras.ops.convert_to_numpy(first)).dtype, np.floating):
         input_var = float(_numpy(keras, first).var())
@@ -385,7 +365,7 @@ def _backward(keras: Any, backend: str, model: Any, data: Any, order: list[_Entr
         tf = require("tensorflow")
         with tf.GradientTape(persistent=False) as tape:
             watch.append(tape.watch)
-            out = _first_tensor(model(data))
+            out = first_array(model(data))
             g = rng.standard_normal(tuple(out.shape)).astype(keras.backend.standardize_dtype(out.dtype))
             loss = tf.reduce_sum(out * g)
         watch.clear()
@@ -395,13 +375,13 @@ def _backward(keras: Any, backend: str, model: Any, data: Any, order: list[_Entr
     if backend == "torch":
         torch = require("torch")
         with torch.enable_grad():
-            out = _first_tensor(model(data))
+            out = first_array(model(data))
             g = rng.standard_normal(tuple(out.shape)).astype(np.float32)
             gt = torch.as_tensor(g, dtype=out.dtype, device=out.device)
             wanted = [e for e in order if e.output.requires_grad]
             grads = torch.autograd.grad((out * gt).sum(), [e.output for e in wanted], allow_unused=True)
         return {id(e): _var(keras, gr) for e, gr in zip(wanted, grads)}, g, _constant(keras, out.detach())
-    out = _first_tensor(model(data))  # JAX backend: forward only (module docstring)
+    out = first_array(model(data))  # JAX backend: forward only (module docstring)
     return {}, rng.standard_normal(tuple(out.shape)), _constant(keras, out)
 
 

@@ -40,7 +40,7 @@ from ...diagnose import LayerStats, saturated_bounds
 from ...errors import SpecError
 from ...lsuv import Moments
 from ...params import ParamInfo
-from .._common import require
+from .._common import distinct, layer_path, require
 
 __all__ = ["backup", "check", "probe", "measure", "random_input", "call"]
 
@@ -78,11 +78,7 @@ def _tensor_of(out: Any, torch: Any) -> Any:
 
 
 def _tensors(params: Sequence[ParamInfo]) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for p in params:
-        t = p.handle.tensor
-        seen.setdefault(id(t), t)
-    return list(seen.values())
+    return distinct([p.handle.tensor for p in params])
 
 
 def backup(model: Any, params: Sequence[ParamInfo]) -> Callable[[], None]:
@@ -107,10 +103,6 @@ def _owners(model: Any, tensors: dict[int, Any]) -> dict[int, Any]:
             if t is not None and id(t) in tensors and id(t) not in out:
                 out[id(t)] = module
     return out
-
-
-def _layer_path(p: ParamInfo) -> str:
-    return p.path.rsplit(".", 1)[0] if "." in p.path else p.path
 
 
 @dataclass
@@ -168,7 +160,7 @@ class _Probe:
                     loc=("lsuv", "match"), value=p.path)
             bias = next((t for t in module._parameters.values() if t is not None and id(t) != key
                          and getattr(records.get(id(t)), "role", None) == "bias"), None)
-            layer = _Layer(_layer_path(p), module, p.handle.tensor, bias, p.kind in _CONV_KINDS)
+            layer = _Layer(layer_path(p), module, p.handle.tensor, bias, p.kind in _CONV_KINDS)
             self._all.append(layer)
             self._by_module[id(module)] = layer
         self._index: dict[int, int] = {}  # id(_Layer) -> forward position
@@ -287,7 +279,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
             continue
         own = [records[id(t)] for t in module._parameters.values() if t is not None and id(t) in records]
         if own:
-            entries[id(module)] = _Entry(_layer_path(own[0]), type(module).__name__, None)
+            entries[id(module)] = _Entry(layer_path(own[0]), type(module).__name__, None)
         elif _is_activation(module):
             entries[id(module)] = _Entry(name, type(module).__name__, saturated_bounds(type(module).__name__,
                                                                                          module))
