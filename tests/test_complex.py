@@ -13,16 +13,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch  # (before any TensorFlow import)
+from initspec.adapters import numpy as isnp
 
 import initspec
 from initspec import complexlaw as CL
 from initspec import distributions as D
-from initspec.adapters import numpy as isnp
 from initspec.errors import SpecError
 from initspec.native import native_calls
 
 pytest.importorskip("scipy")
-from initspec.testing.complex_checks import check_complex  # noqa: E402
+from initspec.testing.complex_checks import check_complex
 
 SHAPE = (512, 128)  # 65,536 elements: one tensor is one full sample
 
@@ -96,7 +96,6 @@ def test_a_complex_law_fills_only_complex_tensors() -> None:
                                   {"scheme": "identity", "gain": 1.5}])
 def test_fixed_laws_fill_complex_tensors_with_a_zero_imaginary_part(spec: dict[str, Any]) -> None:
     import jax
-
     from initspec.adapters import jax as isj
     from initspec.adapters import torch as ist
 
@@ -130,7 +129,6 @@ def _draw(backend: str, dist: D.Distribution, dtype: str, seed: int) -> np.ndarr
         t = torch.empty(SHAPE, dtype=getattr(torch, dtype))
         return ist.sample_(t, dist, torch.Generator().manual_seed(seed)).numpy()
     import jax
-
     from initspec.adapters import jax as isj
 
     with jax.enable_x64(dtype == "complex128"):
@@ -180,11 +178,11 @@ def _native(spec: dict[str, Any], layout: str, framework: str, dtype: str, seed:
         w = torch.empty(call.shape, dtype=getattr(torch, dtype))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            exec(compile(call.code, "<native call>", "exec"), {"w": w})  # noqa: S102 - the code under test
+            exec(compile(call.code, "<native call>", "exec"), {"w": w})
         return w.numpy().transpose(np.argsort(call.perm))
     import jax
 
-    exec(compile(call.code, "<native call>", "exec"), namespace)  # noqa: S102
+    exec(compile(call.code, "<native call>", "exec"), namespace)
     with jax.enable_x64(dtype == "complex128"):
         x = np.asarray(namespace["init"](jax.random.key(seed), call.shape, dtype))
     return x.transpose(np.argsort(call.perm))

@@ -36,14 +36,15 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .. import distributions as D
-from ..complexlaw import COMPLEX_DTYPES, complex_law
+from ..complexlaw import COMPLEX_DTYPES, PART_DTYPES, Complex, complex_law
 from ..resolution import resolve
+from .complex_checks import UNIT
 from .stats import HAAR_MIN_DIAGONAL, N_SAMPLES, bound_regions
 
 __all__ = [
     "DTYPES", "COMPLEX_DTYPES", "COMPLEX_SCHEMES", "COMPLEX_CASES", "Family", "FAMILIES", "SchemeCase", "SCHEMES",
-    "Case", "Coverage", "all_cases", "cases_for",
-    "case_by_id", "draw_count", "draw_seeds", "planned_p_values", "planned_for", "SEED_MASK", "HAAR_MIN_DIAGONAL",
+    "Case", "Coverage", "all_cases", "cases_for", "case_by_id", "draw_count", "draw_seeds", "planned_p_values",
+    "planned_for", "planned_complex", "SEED_MASK", "HAAR_MIN_DIAGONAL",
 ]
 
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
@@ -301,11 +302,20 @@ def planned_p_values(dist: D.Distribution, dtype: str | None = None, n_elements:
 
 def planned_for(case: Case, layout: str) -> int:
     """:func:`planned_p_values` of a case drawn in ``layout`` (what the runner counts); a
-    complex case counts :func:`~initspec.testing.complex_checks.planned_complex`."""
+    complex case counts :func:`planned_complex`."""
     dist, shape = case.resolve(layout), case.shape(layout)
     n = draw_count(dist, shape) * math.prod(shape)
     if case.complex:
-        from .complex_checks import planned_complex
-
         return planned_complex(complex_law(dist, case.dtype), case.dtype, n)
     return planned_p_values(dist, case.dtype, n)
+
+
+def planned_complex(law: Complex, dtype: str, n: int) -> int:
+    """The p-valued assertions :func:`~initspec.testing.complex_checks.check_complex` makes on
+    ``n`` draws of the complex ``law``: those of its two real quantities (the parts, or the
+    modulus and angle transforms, each U(0, 1)) and their correlation."""
+    if law.form == "parts":
+        laws: Sequence[tuple[D.Distribution, str]] = [(p, PART_DTYPES[dtype]) for p in law.parts]
+    else:
+        laws = [(UNIT, "float64"), (UNIT, "float64")]
+    return sum(planned_p_values(p, dt, n) for p, dt in laws) + 1

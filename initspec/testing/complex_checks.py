@@ -18,7 +18,6 @@ Check names carry the quantity: ``re.mean``, ``im.ks``, ``re~im.correlation``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,9 +25,16 @@ import numpy as np
 
 from .. import distributions as D
 from ..complexlaw import PART_DTYPES, Complex
-from .stats import ALPHA_EACH, Check, CheckResult, check_independent, check_samples, to_numpy
+from .stats import (
+    ALPHA_EACH,
+    Check,
+    CheckResult,
+    check_independent,
+    check_samples,
+    to_numpy,
+)
 
-__all__ = ["check_complex", "planned_complex", "UNIT"]
+__all__ = ["check_complex", "UNIT"]
 
 #: The law of a probability-integral transform.
 UNIT = D.Uniform(low=0.0, high=1.0)
@@ -69,15 +75,3 @@ def check_complex(samples: Any, law: Complex, dtype: str, *, alpha: float = ALPH
     pair = check_independent(x, y, alpha=alpha)
     checks += [replace(c, name=f"{a}~{b}.{c.name}") for c in pair.checks]
     return CheckResult(law.describe(), dtype, z.size, tuple(checks), context)
-
-
-def planned_complex(law: Complex, dtype: str, n: int) -> int:
-    """The p-valued assertions :func:`check_complex` makes on ``n`` draws of ``law``."""
-    from .cases import planned_p_values
-
-    if law.form == "parts":
-        part = PART_DTYPES[dtype]
-        laws: Sequence[tuple[D.Distribution, str]] = [(p, part) for p in law.parts]
-    else:
-        laws = [(UNIT, "float64"), (UNIT, "float64")]
-    return sum(planned_p_values(p, dt, n) for p, dt in laws) + 1  # + the correlation
