@@ -44,7 +44,8 @@ FILENAME = "schemes.md"
 
 #: Descriptions of fields the models leave undocumented: (scheme, field) first, then field.
 GLOSSARY: dict[Any, str] = {
-    "value": "The value of every element.",
+    "value": "The value of every element: a number, or an array (a nested list) of the tensor's shape or one "
+             "that broadcasts to it by NumPy's rules (as Keras' `Constant` does), in the tensor's storage order.",
     "low": "Lower bound.",
     "high": "Upper bound.",
     "mean": "Mean of the (parent) normal.",
@@ -123,6 +124,7 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[int, ...], str]] = {
     "torch.sparse": ({"scheme": "torch.sparse", "sparsity": 0.1}, (128, 256), "torch"),
     "torch.eye": ({"scheme": "torch.eye"}, (128, 256), "torch"),
     "flax.embed": ({"scheme": "flax.embed"}, (1000, 64), "flax"),
+    "keras.stft": ({"scheme": "keras.stft"}, (512, 1, 257), "keras"),
     "jax.delta_orthogonal": ({"scheme": "jax.delta_orthogonal"}, (3, 3, 16, 32), "jax"),
     "flax.delta_orthogonal": ({"scheme": "flax.delta_orthogonal"}, (3, 3, 16, 32), "flax"),
 }
@@ -206,6 +208,8 @@ def _type_text(prop: dict[str, Any]) -> str:
     if "const" in prop:
         return f"`{prop['const']}`"
     kind = prop.get("type")
+    if prop.get("title") == "NumberArray":
+        return "array (a nested list of numbers)"
     if kind == "array":
         return f"list of {_type_text(prop.get('items', {}))}s"
     base = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}.get(kind, str(kind))

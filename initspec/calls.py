@@ -44,7 +44,7 @@ from . import distributions as D
 from .layout import Axes, Layout, compute_fans
 from .spec import BaseSpec, Glorot, He, Lecun, VarianceScaling
 
-__all__ = ["NativeCall", "Ctx", "FAR", "JAX_TN_SAFE", "num", "shape_code", "vs_info", "named"]
+__all__ = ["NativeCall", "Ctx", "FAR", "JAX_TN_SAFE", "num", "shape_code", "vs_info", "named", "array_code"]
 
 #: |bound| / std beyond which a truncation changes nothing a float32 sample can show
 # (the parent's mass outside ±6σ is 2e-9, below one draw in a 65,536-sample test).
@@ -178,3 +178,27 @@ def named(table: dict[tuple[str, str], str], vs: dict[str, Any]) -> str | None:
     if vs["family"] == "glorot" and vs["gain"] != 1.0:
         return None
     return table.get((vs["family"], vs["dist"]))
+
+
+def array_code(c: Ctx, value: Any, name: str = "value", *, tensor: bool = True) -> str:
+    """``value = np.array([...])``: a given array (an :class:`~initspec.arrays.ArrayValue`) as
+    this framework stores it (broadcast and transposed when its layout differs).  An array of
+    more than :data:`~initspec.arrays.MAX_SHOWN` numbers is not written out: the line says
+    which array ``value`` stands for (and ``c.notes`` says so).  ``tensor=False``: an
+    argument's values (a window), written as they are."""
+    import numpy as np
+
+    from .arrays import MAX_SHOWN
+
+    a = value.array
+    if tensor and c.perm != tuple(range(len(c.perm))):
+        a = np.broadcast_to(a, c.src_shape).transpose(c.perm)
+    if a.size > MAX_SHOWN:
+        c.notes.append(f"{name} stands for the spec's {value.summary()} as a NumPy array"
+                       + (f", transposed by {c.perm}" if a is not value.array else ""))
+        return f"{name} = ...  # the spec's array {shape_code(tuple(a.shape))} ({value.digest()[:19]})"
+
+    def code(x: Any) -> str:
+        return "[" + ", ".join(code(v) for v in x) + "]" if isinstance(x, list) else num(x)
+
+    return f"{name} = np.array({code(np.asarray(a).tolist())})"

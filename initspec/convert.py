@@ -67,16 +67,24 @@ KERAS_CLASSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "Orthogonal": ("keras.orthogonal", ("gain", "seed")),
     "Identity": ("keras.identity", ("gain",)),
     "Constant": ("constant", ("value",)),
+    "STFT": ("keras.stft", ("side", "window", "scaling", "periodic")),
     "Zeros": ("zeros", ()),
     "Ones": ("ones", ()),
 }
 #: Keras' own aliases (``keras/src/initializers/__init__.py``).
 _ALIASES = {"IdentityInitializer": "Identity", "OrthogonalInitializer": "Orthogonal", "normal": "RandomNormal",
-            "uniform": "RandomUniform", "one": "Ones", "zero": "Zeros"}
+            "uniform": "RandomUniform", "one": "Ones", "zero": "Zeros", "STFTInitializer": "STFT",
+            "stft_initializer": "STFT"}
 #: Keras initializers with no initspec law.
-_UNSUPPORTED = {"STFT": "a deterministic DFT kernel for STFTSpectrogram, not a random law",
-                "STFTInitializer": "a deterministic DFT kernel for STFTSpectrogram, not a random law",
-                "Initializer": "the abstract base class"}
+_UNSUPPORTED = {"Initializer": "the abstract base class"}
+#: scipy.signal.get_window's other spellings of the windows keras.stft names canonically.
+_WINDOW_ALIASES = {"han": "hann", "hamm": "hamming", "ham": "hamming", "black": "blackman", "blk": "blackman",
+                   "bart": "bartlett", "brt": "bartlett", "box": "boxcar", "ones": "boxcar", "rect": "boxcar",
+                   "rectangular": "boxcar", "brthan": "barthann", "bth": "barthann", "blackharr": "blackmanharris",
+                   "bkh": "blackmanharris", "bman": "bohman", "bmn": "bohman", "halfcosine": "cosine",
+                   "poisson": "exponential", "flat": "flattop", "flt": "flattop", "sinc": "lanczos", "nutl": "nuttall",
+                   "nut": "nuttall", "parz": "parzen", "par": "parzen", "taylorwin": "taylor", "triangle": "triang",
+                   "tri": "triang", "tuk": "tukey"}
 
 
 def _snake(name: str) -> str:
@@ -180,7 +188,11 @@ def _convert(obj: Any) -> Conversion:
                             "which no keras.* preset reproduces; write a variance_scaling spec with axes by hand",
                             (*loc, key), value)
         else:
-            spec_data[key] = value
+            spec_data[key] = _plain_value(value)
+    if cls == "STFT" and isinstance(spec_data.get("window"), str) and spec_data["window"] in _WINDOW_ALIASES:
+        alias = spec_data["window"]
+        spec_data["window"] = _WINDOW_ALIASES[alias]
+        notes.append(f"window {alias!r} is scipy's other name of {spec_data['window']!r}")
     if cls == "Constant":
         spec_data.setdefault("value", 0.0)  # Keras' default: Constant(value=0.0)
     if cls == "VarianceScaling" and spec_data.get("distribution") == "normal":
@@ -188,6 +200,17 @@ def _convert(obj: Any) -> Conversion:
                      "meaning (use scheme: variance_scaling for an untruncated normal)")
     spec = parse(spec_data, loc=loc)
     return Conversion(spec=spec, keras_class=cls, notes=notes)
+
+
+def _plain_value(value: Any) -> Any:
+    """A config value as data: Keras serializes a NumPy array (``Constant(np.array(...))``, an
+    STFT window) as ``{"class_name": "__numpy__", "config": {"value": [...], "dtype": ...}}``
+    (``__tensor__`` for a backend tensor); the nested list is the value."""
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        inner = value.get("config")
+        if isinstance(inner, dict) and "value" in inner:
+            return inner["value"]
+    return value
 
 
 def _from_initspec(config: Any) -> Conversion:

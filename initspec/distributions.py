@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .arrays import summarise_arrays
 from .layout import Fans, Layout
 from .spec import Axes, BaseSpec
 
 __all__ = [
     "Derivation", "Distribution", "Constant", "Uniform", "Normal", "TruncatedNormal", "Orthogonal", "Identity",
-    "Dirac", "DeltaOrthogonal", "Sparse", "std_normal_cdf", "truncated_std_normal", "TRUNC2_STD",
+    "Dirac", "DeltaOrthogonal", "Sparse", "ConstantArray", "STFTKernel", "std_normal_cdf", "truncated_std_normal",
+    "TRUNC2_STD",
 ]
 
 #: Standard deviation of N(0, 1) truncated to [-2, 2]: the variance correction that Keras
@@ -157,9 +159,10 @@ class Derivation:
 
     def lines(self) -> list[str]:
         """Human-readable steps, one per line."""
-        out = [f"spec: {self.spec.to_dict()}"]
+        # a large array is shown by its shape, range and digest (initspec.arrays)
+        out = [f"spec: {summarise_arrays(self.spec.to_dict())}"]
         if self.plain is not self.spec:
-            out.append(f"expands to: {self.plain.to_dict()}")
+            out.append(f"expands to: {summarise_arrays(self.plain.to_dict())}")
         layout = self.layout.model_dump() if isinstance(self.layout, Axes) else self.layout
         out.append(f"shape: {self.shape}, layout: {layout}")
         if self.fans is not None:
@@ -575,3 +578,99 @@ class Sparse(_Unbounded, _Structured):
     def describe(self) -> str:
         return (f"N(0, {_fmt(self.scale)}²) with {self.zeros_per_column} of {self.shape[self.out_axis]} "
                 f"entries zero in each column")
+
+
+def _np_dtype(dtype: Any) -> np.dtype:
+    """A NumPy dtype or a dtype name as a NumPy dtype (bfloat16 through ``ml_dtypes``)."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if str(dtype) == "bfloat16":
+        import ml_dtypes  # noqa: PLC0415 - optional, ships with JAX and Keras
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Fixed(_Structured):
+    """Base of the laws that are one given array (no randomness): :meth:`values` is the
+    tensor itself, computed once in NumPy; every backend writes it as is."""
+
+    random: ClassVar[bool] = False
+
+    def values(self, dtype: Any = "float64") -> np.ndarray:
+        """The whole tensor in ``dtype`` (a NumPy dtype or a dtype name), C order."""
+        raise NotImplementedError
+
+    def _exact(self) -> np.ndarray:
+        """The float64 values (cached: moments, bounds and the dtype checks read them)."""
+        cached = self.__dict__.get("_exact_cache")
+        if cached is None:
+            cached = np.ascontiguousarray(self.values("float64"), dtype=np.float64)
+            cached.setflags(write=False)
+            object.__setattr__(self, "_exact_cache", cached)
+        return cached
+
+    @property
+    def low(self) -> float:
+        x = self._exact()
+        return float(x.min()) if x.size else 0.0
+
+    @property
+    def high(self) -> float:
+        x = self._exact()
+        return float(x.max()) if x.size else 0.0
+
+    def moment(self, k: int) -> float:
+        x = self._exact()
+        return float(np.mean(x**k)) if x.size and k else 1.0
+
+    def cdf(self, x: Any) -> np.ndarray:
+        v = np.sort(self._exact().ravel())
+        return np.searchsorted(v, np.asarray(x, dtype=np.float64), side="right") / max(v.size, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConstantArray(_Fixed):
+    """``value`` broadcast to the tensor's shape (NumPy rules; ``constant`` with an array)."""
+
+    kind: ClassVar[str] = "constant_array"
+    value: Any
+    """The :class:`~initspec.arrays.ArrayValue` (float64, in the tensor's storage order)."""
+
+    def values(self, dtype: Any = "float64") -> np.ndarray:
+        return np.broadcast_to(self.value.array, self.shape).astype(_np_dtype(dtype))
+
+    def describe(self) -> str:
+        how = "" if tuple(self.value.shape) == tuple(self.shape) else f" broadcast to {self.shape}"
+        return f"constant array {self.value.summary()}{how}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class STFTKernel(_Fixed):
+    """Keras' STFT kernel (:mod:`initspec.stft`): (frame_length, 1, fft_bins), transposed
+    to (fft_bins, 1, frame_length) when ``transposed`` (torch's Conv1d layout)."""
+
+    kind: ClassVar[str] = "stft"
+    side: str
+    window: Any
+    """A window name, ``"none"``, or an :class:`~initspec.arrays.ArrayValue` of frame_length values."""
+    scaling: str
+    periodic: bool
+    transposed: bool = False
+
+    def values(self, dtype: Any = "float64") -> np.ndarray:
+        from .stft import stft_kernel
+
+        dt = _np_dtype(dtype)
+        t, _, f = self.shape[::-1] if self.transposed else self.shape
+        k = stft_kernel(t, f, side=self.side, window=self.window, scaling=self.scaling, periodic=self.periodic,
+                        dtype=dt.name)
+        if self.transposed:
+            k = k.transpose(2, 1, 0)
+        return np.ascontiguousarray(k).astype(dt)
+
+    def describe(self) -> str:
+        window = self.window if isinstance(self.window, str) else f"given {self.window.summary()}"
+        return (f"STFT {self.side} kernel, window {window}{' (periodic)' if self.periodic else ''}, "
+                f"scaling {self.scaling}")

@@ -236,6 +236,8 @@ def validation_errors(exc: ValidationError, data: Any, root: Any, *, document: A
         etype = err["type"]
         path = _data_path(data, err["loc"])
         value = err.get("input")
+        if "value_summary" in (err.get("ctx") or {}):  # an array: its summary, not the whole input
+            value = err["ctx"]["value_summary"]
         field_hint = (err.get("ctx") or {}).get("field")
         if field_hint and isinstance(value, dict):  # a model-level check about one field
             path = path + (field_hint,)

@@ -771,7 +771,8 @@ def draw_stored(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, row_s
                                "resolve it for this shape", loc=("shape",), value=shape)
     dt = np_dtype(dtype)
     ranges = _ranges(shape, index)
-    perm = canonical_order(shape, layout)
+    # a given array is in storage order already: no canonical order to draw in
+    perm = tuple(range(len(shape))) if isinstance(dist, D._Fixed) else canonical_order(shape, layout)
     if perm == tuple(range(len(shape))):
         return _draw(dist, shape, dt, row_seed, ranges, threads, out)
     x = _draw(canonical_law(dist, perm), tuple(shape[a] for a in perm), dt, row_seed,
@@ -820,6 +821,8 @@ def _draw(dist: D.Distribution, shape: tuple[int, ...], dt: np.dtype, row_seed: 
             out[...] = _rounded(np.full((), float(dist.value)), dt)
             return out
         return _rounded(np.full(sel, float(dist.value)), dt)
+    if isinstance(dist, D._Fixed):  # a given array: its values, as every backend writes them
+        return _into(out, dist.values(dt)[tuple(slice(r.start, r.stop, r.step) for r in ranges)])
     if isinstance(dist, D.Identity):
         return _into(out, _rounded(np.equal.outer(np.asarray(ranges[0]), np.asarray(ranges[1])) * float(dist.gain),
                                    dt))

@@ -23,11 +23,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, field_validator
 
-from ._types import AxisTuple, FanMode, NonNegativeInt, PositiveInt, PositiveReal, Real, StrictInt
+from ._types import (
+    AxisTuple,
+    FanMode,
+    NonNegativeInt,
+    PositiveInt,
+    PositiveReal,
+    Real,
+    StrictInt,
+)
+from .arrays import ArrayValue, or_array
 from .spec import (
     PLAIN_SCHEMES,
     SCHEME_ALIASES,
@@ -46,6 +55,7 @@ from .spec import (
     VarianceScaling,
     Zeros,
 )
+from .stft import Window
 
 __all__ = ["Preset", "NamedPreset", "Named", "NAMED", "PRESETS", "PRESET_ALIASES", "native_call"]
 
@@ -379,6 +389,40 @@ class KerasIdentity(Preset):
 
     def expand(self) -> BaseSpec:
         return Identity(scheme="identity", gain=self.gain)
+
+
+class KerasSTFT(Preset):
+    """``keras.initializers.STFT``: the fixed DFT kernel of ``keras.layers.STFTSpectrogram``
+    (no randomness; the formula is in ``initspec/stft.py``).  The tensor is a Conv1D kernel
+    ``(frame_length, 1, fft_bins)`` - ``(fft_bins, 1, frame_length)`` in torch's layout -
+    with ``fft_length = 2·(fft_bins - 1)``.  ``window: none`` (or null) means no window
+    (and then no scaling); ``scaling: none`` (or null) no scaling.
+
+    .. warning::
+       Keras computes the kernel in the tensor's dtype (float32: up to 4e-4 from the exact
+       DFT at frame_length 2048); this preset reproduces that, so it matches Keras, not the
+       exact DFT.  Keras ignores the input-channel axis (it always returns one channel);
+       initspec refuses a kernel with more than one.
+    """
+
+    native: ClassVar[str] = "keras.initializers.STFT(side, window, scaling, periodic)"
+    scheme: Literal["keras.stft"]
+    side: Literal["real", "imag"] = "real"
+    """`real` (cos) or `imag` (sin) part of the transform."""
+    window: Annotated[Window | ArrayValue, or_array(Window)] = "hann"
+    """A `scipy.signal` window name (symmetric unless periodic), `none`, or frame_length values."""
+    scaling: Literal["density", "spectrum", "none"] = "density"
+    """Divide by √Σw² (density), Σ|w| (spectrum) or nothing (none)."""
+    periodic: StrictBool = False
+    """Periodic (DFT-even) window instead of the symmetric one: scipy's `fftbins`."""
+
+    @field_validator("window", "scaling", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        return "none" if value is None else value
+
+    def expand(self) -> BaseSpec:
+        return self  # a law of its own: resolution computes the kernel (initspec.stft)
 
 
 # ----------------------------------------------------------------------------- JAX / Flax (flax.* are aliases)

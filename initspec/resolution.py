@@ -17,15 +17,17 @@ import functools
 import math
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from . import distributions as D
+from .arrays import ArrayValue, fits_shape
 from .distributions import Derivation
 from .errors import ShapeError, SpecError, safe_value
 from .gain import gain_value, nonlinearity_gain
 from .layout import Layout, check_shape, compute_fans, normalize_layout, output_axes
 from .parsing import expansion_error
-from .presets import Preset
+from .presets import KerasSTFT, Preset
 from .spec import (
     Axes,
     BaseSpec,
@@ -172,7 +174,31 @@ class _Ctx:
 
 def _constant(ctx: _Ctx, spec: Constant | Zeros | Ones) -> D.Distribution:
     value = {"zeros": 0.0, "ones": 1.0}.get(spec.scheme, getattr(spec, "value", 0.0))
+    if isinstance(value, ArrayValue):
+        if not fits_shape(value, ctx.shape):
+            raise ShapeError.single(
+                "shape_mismatch", f"the value has shape {value.shape} and does not broadcast to the tensor's shape "
+                f"{_short_shape(ctx.shape)}: give an array of the tensor's shape, or one that NumPy broadcasting "
+                "stretches to it (axes of length 1, missing leading axes)", loc=("value",), value=value.summary())
+        return D.ConstantArray(shape=ctx.shape, value=value, derivation=ctx.derivation())
     return D.Constant(value=float(value), derivation=ctx.derivation())
+
+
+def _stft(ctx: _Ctx, spec: KerasSTFT) -> D.Distribution:
+    from .stft import check_stft_shape
+
+    transposed = ctx.layout == "torch"
+    problem = check_stft_shape(ctx.shape, transposed, spec.window)
+    if problem is not None:
+        raise ShapeError.single("unsupported_shape", problem, loc=("shape",), value=ctx.shape)
+    dist = D.STFTKernel(shape=ctx.shape, side=spec.side, window=spec.window, scaling=spec.scaling,
+                        periodic=spec.periodic, transposed=transposed, derivation=ctx.derivation())
+    if not np.isfinite(dist.values("float64")).all():
+        raise SpecError.single("non_finite_law", "the STFT kernel is not finite: the window sums to 0, so the "
+                               "scaling divides by 0; give a window with a nonzero value or scaling: none",
+                               loc=("window",), value=spec.window.summary() if isinstance(spec.window, ArrayValue)
+                               else spec.window)
+    return dist
 
 
 def _uniform(ctx: _Ctx, spec: Uniform) -> D.Distribution:
@@ -358,5 +384,5 @@ _HANDLERS: dict[type, Any] = {
     Uniform: _uniform, Normal: _normal, TruncatedNormal: _truncated_normal,
     VarianceScaling: _variance_scaling, Glorot: _variance_scaling, He: _variance_scaling, Lecun: _variance_scaling,
     Orthogonal: _orthogonal, Identity: _identity, Dirac: _dirac, DeltaOrthogonal: _delta_orthogonal,
-    Sparse: _sparse,
+    Sparse: _sparse, KerasSTFT: _stft,
 }

@@ -137,6 +137,9 @@ def _check_dtype(dist: D.Distribution, name: str) -> None:
         return
     if dist.random or not (name == "bool" or name.startswith(("int", "uint"))):
         raise unsupported_dtype(name, dist.kind)
+    if isinstance(dist, D._Fixed):
+        _check_entries(dist, name, _check_dtype)
+        return
     field = {D.Constant: "value", D.Identity: "gain"}.get(type(dist))
     if field is None:
         return
@@ -261,6 +264,9 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
     name = dtype_name(dtype)
     info = float_info(name)
     work = float_info(work_dtype(name))
+    if isinstance(dist, D._Fixed):
+        _check_entries(dist, name, check_fits)
+        return
     if isinstance(dist, (D.Constant, D.Identity)):
         field = "value" if isinstance(dist, D.Constant) else "gain"
         v = abs(getattr(dist, field))
@@ -310,6 +316,31 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
             entry = dist.gain / math.sqrt(block.sphere_dim)
             if entry < info.tiny:
                 raise _underflow(dist, name, "an entry's scale gain/sqrt(n)", entry, info.tiny)
+
+
+def _check_entries(dist: D.Distribution, name: str, check: Callable[[D.Distribution, str], None]) -> None:
+    """A given array (constant array, STFT kernel) fits ``name`` when each entry would as a
+    scalar constant; checking the few entries that decide it is enough: the least and the
+    greatest (overflow, integer range; underflow only when even the largest entry rounds to
+    0 - single entries rounding to 0 is what rounding does) and the first non-integral one
+    (integer dtypes)."""
+    x = dist._exact().ravel()  # type: ignore[attr-defined]
+    if not x.size:
+        return
+    picks = [x.min(), x.max()]
+    top = max(-picks[0], picks[1])
+    fractional = np.flatnonzero(x != np.round(x))
+    if fractional.size:
+        picks.append(x[fractional[0]])
+    for v in picks:
+        try:
+            check(D.Constant(value=float(v)), name)
+        except SpecError as exc:
+            e = exc.errors[0]
+            if e.code == "dtype_underflow" and abs(v) < top:
+                continue
+            raise SpecError.single(e.code, f"an entry of {dist.describe()}: {e.message}", loc=("dtype",),
+                                   value=name) from None
 
 
 # ----------------------------------------------------------------------------- seeds

@@ -28,6 +28,7 @@ from ._types import (
     Real,
     VSDistribution,
 )
+from .arrays import ArrayValue, ConstantValue
 from .gain import Gain, HeNonlinearity
 
 __all__ = [
@@ -81,10 +82,20 @@ class BaseSpec(BaseModel):
 
 
 class Constant(BaseSpec):
-    """Every element equal to ``value``."""
+    """Every element equal to ``value`` - a number, or an array copied into the tensor.
+
+    An array (a nested list in YAML/JSON, a NumPy array from Python) must have the tensor's
+    shape or broadcast to it by NumPy's rules, as Keras' ``Constant`` does; it is in the
+    tensor's storage order (the rules: ``initspec/arrays.py``).
+    """
 
     scheme: Literal["constant"]
-    value: Real
+    value: ConstantValue
+
+    @property
+    def is_array(self) -> bool:
+        """Whether ``value`` is an array."""
+        return isinstance(self.value, ArrayValue)
 
 
 class Zeros(BaseSpec):

@@ -234,7 +234,7 @@ def test_convert_keras_errors(cli, tmp_path: Path) -> None:
                                   "did you mean 'stddev'?; allowed: mean, stddev, seed (got 0.1) [unknown_field]")
     res = cli("convert", "keras", "GlorotNormall", code=1)
     assert "did you mean 'GlorotNormal'" in res.stderr and "[unknown_keras_class]" in res.stderr
-    res = cli("convert", "keras", '{"class_name": "STFT", "config": {}}', code=1)
+    res = cli("convert", "keras", '{"class_name": "Initializer", "config": {}}', code=1)
     assert "[unsupported_keras_class]" in res.stderr
     assert cli("convert", "keras", "he_uniform", "--format", "toml", code=2).exit_code == 2
 

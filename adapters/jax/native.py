@@ -9,7 +9,7 @@ from __future__ import annotations
 from ... import distributions as D
 from ...layout import compute_fans
 from ...spec import Axes
-from ...calls import FAR, JAX_TN_SAFE, Ctx, NativeCall, named, num, shape_code, vs_info
+from ...calls import FAR, JAX_TN_SAFE, Ctx, NativeCall, array_code, named, num, shape_code, vs_info
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -66,6 +66,9 @@ def native_call(c: Ctx) -> NativeCall:
             return out(f"{name}({axes.lstrip(', ')})")
         return out(f'variance_scaling({num(vs["scale"])}, "{vs["mode"]}", "{vs["dist"]}"{axes})')
     rank = len(c.shape)
+    if isinstance(d, D.ConstantArray):  # constant() is jnp.full, which broadcasts an array fill value
+        return c.done(f"import jax\nimport numpy as np\n{array_code(c, d.value)}\n"
+                      f"init = jax.nn.initializers.constant(value)\n{call_line}", True, "constant(value)")
     if isinstance(d, D.Constant):
         if d.value in (0.0, 1.0):
             name = "zeros" if d.value == 0 else "ones"

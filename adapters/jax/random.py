@@ -48,6 +48,14 @@ def constant(dist: D.Constant, out: Any, rng: Any, haar: bool) -> Any:
     return jnp.full(out.shape, np.array(dist.value).astype(out.dtype), out.dtype)
 
 
+def fixed(dist: D.ConstantArray | D.STFTKernel, out: Any, rng: Any, haar: bool) -> Any:
+    """A given array (constant array, STFT kernel): its values, computed once in the core in
+    the tensor's dtype, as a constant of the computation."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(dist.values(out.dtype))
+
+
 def uniform(dist: D.Uniform, out: Any, rng: Any, haar: bool) -> Any:
     import jax
     import jax.numpy as jnp
@@ -190,6 +198,7 @@ def complex_(law: complexlaw.Complex, out: Any, rng: Any, haar: bool) -> Any:
 
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
+    D.ConstantArray: fixed, D.STFTKernel: fixed,
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
     D.Sparse: sparse, complexlaw.Complex: complex_,

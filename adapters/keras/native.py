@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from ... import distributions as D
-from ...calls import FAR, Ctx, NativeCall, named, num, shape_code, vs_info
+from ...calls import FAR, Ctx, NativeCall, array_code, named, num, shape_code, vs_info
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -40,6 +40,19 @@ def native_call(c: Ctx) -> NativeCall:
             scale, mode = scale * max(1, fi) / (math.sqrt(fi * fo) or 1.0), "fan_in"
             c.notes.append("Keras has no fan_geo_avg: scale rewritten for fan_in, exact for this shape only")
         return out(f'VarianceScaling(scale={num(scale)}, mode="{mode}", distribution="{_KERAS_DIST[vs["dist"]]}")')
+    if isinstance(d, D.ConstantArray):  # Keras' Constant broadcasts an array value to the shape
+        return c.done(f"import keras\nimport numpy as np\n{array_code(c, d.value)}\n"
+                      f"init = keras.initializers.Constant(value=value)\nw = init({shape_code(c.shape)})", True,
+                      "Constant(value=value)")
+    if isinstance(d, D.STFTKernel):
+        window = f'"{d.window}"' if isinstance(d.window, str) and d.window != "none" else (
+            "None" if d.window == "none" else "window")
+        scaling = "None" if d.scaling == "none" else f'"{d.scaling}"'
+        call = f'STFT(side="{d.side}", window={window}, scaling={scaling}, periodic={d.periodic})'
+        pre = "" if window != "window" else array_code(c, d.window, "window", tensor=False) + "\n"
+        c.notes.append("Keras computes cos/sin with its backend's float32 functions: equal to about 1 ulp")
+        return c.done(f"import keras\nimport numpy as np\n{pre}init = keras.initializers.{call}\n"
+                      f"w = init({shape_code(c.shape)})", True, call)
     if isinstance(d, D.Constant):
         if d.value in (0.0, 1.0):
             return out("Zeros()" if d.value == 0 else "Ones()")

@@ -167,6 +167,15 @@ def constant(dist: D.Constant, out: _Out, rng: _Stream, haar: bool) -> Any:
     return rng.keras.ops.full(out.shape, dist.value, dtype=out.target)  # one rounding, into the tensor's dtype
 
 
+def fixed(dist: D.ConstantArray | D.STFTKernel, out: _Out, rng: _Stream, haar: bool) -> Any:
+    """A given array (constant array, STFT kernel): its values, computed once in the core, in
+    the tensor's dtype (half precision travels as float32, exactly)."""
+    x = dist.values(out.target)
+    if out.target in ("float16", "bfloat16"):
+        x = x.astype("float32")
+    return rng.keras.ops.convert_to_tensor(x, dtype=out.target)
+
+
 def _uniform(keras: Any, shape: tuple[int, ...], low: float, high: float, wd: str, seed: Any) -> Any:
     """U[low, high) in ``wd``.  float64 is drawn as U[0, 1) and scaled here because the TF
     backend rounds float64 ``minval``/``maxval`` through float32 (``tf.cast`` of a Python
@@ -362,6 +371,7 @@ def sparse(dist: D.Sparse, out: _Out, rng: _Stream, haar: bool) -> Any:
 
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
+    D.ConstantArray: fixed, D.STFTKernel: fixed,
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
     D.Sparse: sparse,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 from ... import distributions as D
-from ...calls import Ctx, NativeCall, num, shape_code
+from ...calls import Ctx, NativeCall, array_code, num, shape_code
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -22,6 +22,8 @@ def native_call(c: Ctx) -> NativeCall:
         code = imports + "\ndef init(rng):\n" + "".join(f"    {ln}\n" for ln in lines)
         return c.done(code + "\nw = init(np.random.default_rng(0))", True, lines[-1].removeprefix("return "))
 
+    if isinstance(d, D.ConstantArray):
+        return out(f"{array_code(c, d.value)}\nreturn np.broadcast_to(value, {shp}).copy()")
     if isinstance(d, D.Constant):
         return out(f"return np.full({shp}, {num(d.value)})")
     if isinstance(d, D.Uniform):

@@ -27,6 +27,12 @@ def constant(dist: D.Constant, out: np.ndarray, rng: np.random.Generator, haar: 
     return out
 
 
+def fixed(dist: D.ConstantArray | D.STFTKernel, out: np.ndarray, rng: np.random.Generator, haar: bool) -> np.ndarray:
+    """A given array (constant array, STFT kernel): its values, computed once in the core."""
+    out[...] = dist.values(out.dtype)
+    return out
+
+
 def uniform(dist: D.Uniform, out: np.ndarray, rng: np.random.Generator, haar: bool) -> np.ndarray:
     rng.random(out=out, dtype=out.dtype)
     out *= dist.high - dist.low
@@ -159,6 +165,7 @@ def complex_(law: complexlaw.Complex, out: np.ndarray, rng: np.random.Generator,
 
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
+    D.ConstantArray: fixed, D.STFTKernel: fixed,
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
     D.Sparse: sparse, complexlaw.Complex: complex_,
@@ -185,6 +192,8 @@ def sample(dist: D.Distribution, rng: np.random.Generator, dtype: Any = np.float
         out = np.zeros(shape, dtype=dt)
         return complex_(complexlaw.complex_law(dist), out, rng, haar) if out.size else out
     wd = np.dtype(sampling.work_dtype(dt)) if sampling.dtype_name(dt) in sampling.FLOAT_DTYPES else np.dtype(np.float64)
+    if isinstance(dist, D._Fixed):  # a given array: written in the tensor's dtype, rounded once
+        wd = dt
     out = np.empty(shape, dtype=wd)
     if out.size == 0 and not isinstance(dist, D.Constant):
         out.fill(0)

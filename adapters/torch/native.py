@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from ... import distributions as D
-from ...calls import Ctx, NativeCall, num, shape_code, vs_info
+from ...calls import Ctx, NativeCall, array_code, num, shape_code, vs_info
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -35,6 +35,10 @@ def native_call(c: Ctx) -> NativeCall:
         args = _torch_kaiming_args(vs)
         if args is not None:
             return out(f"{_TORCH_FN[kind]}(w{args})")
+    if isinstance(d, D.ConstantArray):  # torch.nn.init has no array constant: copy_ broadcasts it
+        c.notes.append("torch.nn.init has no array constant: copy_ broadcasts the value into w")
+        return c.done(f"import numpy as np\n{head}{array_code(c, d.value)}\nwith torch.no_grad():\n"
+                      "    w.copy_(torch.as_tensor(value))", True, "w.copy_(torch.as_tensor(value))")
     if isinstance(d, D.Constant):
         if d.value in (0.0, 1.0):
             return out(f"{'zeros_' if d.value == 0 else 'ones_'}(w)")

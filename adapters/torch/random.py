@@ -60,6 +60,17 @@ def constant(dist: D.Constant, out: torch.Tensor, rng: Any, haar: bool) -> torch
     return out.fill_(dist.value)
 
 
+def fixed(dist: D.ConstantArray | D.STFTKernel, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    """A given array (constant array, STFT kernel): its values, computed once in the core and
+    copied in (float8 and complex tensors: the float64 values, rounded by ``copy_``)."""
+    name = sampling.dtype_name(out.dtype)
+    if name in sampling.FLOAT_DTYPES or not (out.dtype.is_floating_point or out.dtype.is_complex):
+        _copy_values(out, dist.values(name))
+    else:
+        out.copy_(_torch().from_numpy(dist.values("float64")))
+    return out
+
+
 def uniform(dist: D.Uniform, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
     torch = _torch()
     if out.dtype in (torch.float16, torch.bfloat16):
@@ -297,6 +308,7 @@ def complex_(law: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) -
 
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
+    D.ConstantArray: fixed, D.STFTKernel: fixed,
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
     D.Sparse: sparse, complexlaw.Complex: complex_,
@@ -402,7 +414,7 @@ def _fill(draw: Any, tensor: Any, dist: D.Distribution, generator: Any, haar: bo
 #: tensor is drawn on every rank (the same seed, so the same tensor) and sliced.
 _WHOLE = (D.Orthogonal, D.DeltaOrthogonal, D.Sparse)
 #: Laws without randomness whose elements are computed where they sit.
-_POSITIONAL = (D.Identity, D.Dirac)
+_POSITIONAL = (D.Identity, D.Dirac, D.ConstantArray, D.STFTKernel)
 
 
 def is_dtensor(tensor: Any) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import backends
+from ..arrays import summarise_arrays
 from ..errors import ErrorDetail, SpecError
 from ..formats import FORMAT_VERSION, write_atomic
 from ..params import ParamInfo
@@ -60,7 +61,9 @@ class Manifest:
                "transactional": self.transactional, "seeding": self.seeding, **body}
         if self.lsuv is not None:
             out["lsuv"] = self.lsuv.to_dict()
-        return out
+        # an array constant's values stay in the plan file: the manifest keeps small arrays,
+        # and the shape, range and SHA-256 of large ones (initspec.arrays.ArrayValue.record)
+        return summarise_arrays(out)
 
     def dumps(self) -> str:
         """The manifest as strict JSON: a non-finite number (impossible: every law is checked
