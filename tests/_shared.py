@@ -36,6 +36,17 @@ def codes(fn) -> list[str]:
     return info.value.codes
 
 
+def written_manifest(manifest, tmp_path, backend: str) -> dict:
+    """The manifest of a transactional apply on ``backend``, written to a file and read back
+    (its kind, backend and mode checked, and every parameter's seed its own): its rows by
+    (path, block)."""
+    manifest.write(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["kind"] == "initspec-manifest" and data["backend"] == backend and data["transactional"] is True
+    assert len({p["seed"] for p in data["parameters"]}) == len(data["parameters"])
+    return {(p["path"], p["block"]): p for p in data["parameters"]}
+
+
 def assert_passes(result):
     assert result.passed, result.report()
 
@@ -46,6 +57,24 @@ def applies_needed(numel: int, max_applies: int) -> int:
     k = max(1, math.ceil(N_SAMPLES / numel))
     assert k <= max_applies, f"a {numel}-element tensor needs {k} applies; make the test model wider"
     return k
+
+
+def assert_draws_follow_the_table(plan, model, case_id: str, read, *, max_applies: int):
+    """Every row's drawn values pass check_samples against the row's resolved law, pooled over
+    applies of ``plan`` to ``model`` with different seeds until ``N_SAMPLES`` draws
+    (``read(row, manifest)`` reads a row of an apply's manifest)."""
+    from initspec.testing import check_samples
+
+    table = initspec.plan(plan, model)
+    k = {r.path: applies_needed(math.prod(r.shape), max_applies) if r.distribution.random else 1 for r in table}
+    drawn: dict[str, list] = {r.path: [] for r in table}
+    for i in range(max(k.values())):
+        m = initspec.apply(plan, model, seed=seed_of(case_id) + i)
+        for r in m.table:
+            if i < k[r.path]:
+                drawn[r.path].append(read(r, m))
+    for r in table:
+        assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{case_id}: {r.path} ({r.rule})"))
 
 
 def block_of(v, block):

@@ -34,7 +34,7 @@ from initspec.adapters.jax.model import walk, write  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_passes, block_of, seed_of  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, block_of, seed_of, written_manifest  # noqa: E402
 
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
@@ -278,28 +278,11 @@ def test_unsupported_inputs_say_what_to_pass():
 # ============================================================================ table vs drawn weights
 
 
-def _drawn(form: str, arch: str, case: str):
-    """Pool every row's values over applies with different seeds until N_SAMPLES draws."""
-    model = model_of(form, arch, case)
-    plan = PLANS[arch]
-    table = initspec.plan(plan, model)
-    k = {r.path: applies_needed(math.prod(r.shape)) if r.distribution.random else 1 for r in table}
-    drawn: dict[str, list[np.ndarray]] = {r.path: [] for r in table}
-    for i in range(max(k.values())):
-        m = initspec.apply(plan, model, seed=seed_of(case) + i)
-        for r in m.table:
-            if i < k[r.path]:
-                drawn[r.path].append(row_value(r, m.params))
-    return table, drawn
-
-
 @pytest.mark.parametrize("arch", list(PLANS))
 @pytest.mark.parametrize("form", ["linen", "nnx"])
 def test_applied_weights_follow_the_table(form, arch):
-    """Every row's drawn values pass check_samples against the row's resolved law."""
-    table, drawn = _drawn(form, arch, f"table-{form}-{arch}")
-    for r in table:
-        assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{form} {arch}: {r.path} ({r.rule})"))
+    assert_draws_follow_the_table(PLANS[arch], model_of(form, arch, f"table-{form}-{arch}"), f"table-{form}-{arch}",
+                                  lambda r, m: row_value(r, m.params), max_applies=MAX_APPLIES)
 
 
 def test_bare_variables_get_the_same_laws_as_the_wrapper_where_names_decide():
@@ -754,10 +737,7 @@ def test_manifest_json(tmp_path):
     net = NnxRNN(nnx.Rngs(0))
     m = initspec.apply(LSTM_PLAN, net, transactional=True)
     assert m.params is net
-    m.write(tmp_path / "m.json")
-    data = json.loads((tmp_path / "m.json").read_text())
-    assert data["kind"] == "initspec-manifest" and data["backend"] == "jax" and data["transactional"] is True
-    rows = {(p["path"], p["block"]): p for p in data["parameters"]}
+    rows = written_manifest(m, tmp_path, "jax")
     f = rows[("opt.dense_h.bias", "f")]
     assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
     assert rows[("lstm.hf.bias", "f")]["native_path"] == "lstm/hf/bias"
@@ -765,7 +745,6 @@ def test_manifest_json(tmp_path):
     assert rk["spec"]["scheme"] == "orthogonal" and rk["shape"] == [256, 256] and rk["type"] == "GRUCell"
     emb = rows[("emb.embedding", None)]
     assert emb["native_path"] == "emb/embedding" and emb["std"] == pytest.approx(0.1)
-    assert len({p["seed"] for p in data["parameters"]}) == len(data["parameters"])
     lin = initspec.apply(LSTM_PLAN, linen_variables("lstm", "manifest"))
     assert json.loads(lin.dumps())["parameters"][0]["native_path"].startswith("params/")
 

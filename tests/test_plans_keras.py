@@ -30,7 +30,7 @@ from initspec.writer import fail_at  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_passes, block_of, seed_of  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, block_of, seed_of, written_manifest  # noqa: E402
 
 L = keras.layers
 ops = keras.ops
@@ -240,20 +240,9 @@ def test_unbuilt_and_unsupported_models_are_errors():
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_applied_weights_follow_the_table(name):
-    """Every row's drawn values pass check_samples against the row's resolved law (pooled
-    over applies with different seeds until N_SAMPLES draws)."""
     factory, plan = MODELS[name]
-    model = built(factory, f"table-{name}")[0]
-    table = initspec.plan(plan, model)
-    k = {r.path: applies_needed(math.prod(r.shape)) if r.distribution.random else 1 for r in table}
-    drawn: dict[str, list[np.ndarray]] = {r.path: [] for r in table}
-    for i in range(max(k.values())):
-        m = initspec.apply(plan, model, seed=seed_of(f"table-{name}") + i)
-        for r in m.table:
-            if i < k[r.path]:
-                drawn[r.path].append(row_value(r))
-    for r in table:
-        assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{name}: {r.path} ({r.rule})"))
+    assert_draws_follow_the_table(plan, built(factory, f"table-{name}")[0], f"table-{name}", lambda r, m: row_value(r),
+                                  max_applies=MAX_APPLIES)
 
 
 def test_table_reads_real_and_native_fans():
@@ -520,10 +509,7 @@ def test_seeding_is_per_path_not_order_and_reapply_is_identical():
 def test_manifest_json(tmp_path):
     model = built(lstm_model, "manifest")[0]
     m = initspec.apply(LSTM_PLAN, model, transactional=True)
-    m.write(tmp_path / "m.json")
-    data = json.loads((tmp_path / "m.json").read_text())
-    assert data["kind"] == "initspec-manifest" and data["backend"] == "keras" and data["transactional"] is True
-    rows = {(p["path"], p["block"]): p for p in data["parameters"]}
+    rows = written_manifest(m, tmp_path, "keras")
     f = rows[("lstm.bias", "f")]
     assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
     rk = rows[("lstm.recurrent_weight", "g")]
@@ -532,7 +518,6 @@ def test_manifest_json(tmp_path):
     assert gb["shape"] == [2, 256] and gb["block_slice"] == {"axis": 1, "start": 256, "stop": 512}
     emb = rows[("emb.embedding", None)]
     assert emb["native_path"] == "rnn/emb/embeddings" and emb["std"] == pytest.approx(0.1)
-    assert len({p["seed"] for p in data["parameters"]}) == len(data["parameters"])
 
 
 def test_saved_model_loads_back_with_the_applied_weights(tmp_path):

@@ -24,7 +24,7 @@ from initspec.adapters.torch.model import walk  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_passes, seed_of  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, seed_of, written_manifest  # noqa: E402
 
 nn = torch.nn
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
@@ -217,20 +217,9 @@ def test_tied_parameters_are_planned_once_and_named():
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_applied_weights_follow_the_table(name):
-    """Every row's drawn values pass check_samples against the row's resolved law (pooled
-    over applies with different seeds until N_SAMPLES draws)."""
     cls, plan = MODELS[name]
-    model = built(cls, f"table-{name}")[0]
-    table = initspec.plan(plan, model)
-    k = {r.path: applies_needed(math.prod(r.shape)) if r.distribution.random else 1 for r in table}
-    drawn: dict[str, list[torch.Tensor]] = {r.path: [] for r in table}
-    for i in range(max(k.values())):
-        initspec.apply(plan, model, seed=seed_of(f"table-{name}") + i)
-        for r in table:
-            if i < k[r.path]:
-                drawn[r.path].append(row_value(r))
-    for r in table:
-        assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{name}: {r.path} ({r.rule})"))
+    assert_draws_follow_the_table(plan, built(cls, f"table-{name}")[0], f"table-{name}", lambda r, m: row_value(r),
+                                  max_applies=MAX_APPLIES)
 
 
 def test_table_reads_real_and_native_fans():
@@ -493,17 +482,13 @@ def test_seeding_is_per_path_not_order_and_reapply_is_identical():
 def test_manifest_json(tmp_path):
     model = built(LSTMModel, "manifest")[0]
     m = initspec.apply(LSTM_PLAN, model, transactional=True)
-    m.write(tmp_path / "m.json")
-    data = json.loads((tmp_path / "m.json").read_text())
-    assert data["kind"] == "initspec-manifest" and data["backend"] == "torch" and data["transactional"] is True
-    rows = {(p["path"], p["block"]): p for p in data["parameters"]}
+    rows = written_manifest(m, tmp_path, "torch")
     f = rows[("lstm.bias_ih_l0", "f")]
     assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
     hh = rows[("lstm.weight_hh_l0", "g")]
     assert hh["spec"]["scheme"] == "orthogonal" and hh["shape"] == [256, 256]
     emb = rows[("emb.embedding", None)]
     assert emb["native_path"] == "emb.weight" and emb["std"] == pytest.approx(0.1)
-    assert len({p["seed"] for p in data["parameters"]}) == len(data["parameters"])
 
 
 FACTORY_MODULE = """
