@@ -129,6 +129,48 @@ class SweepProbe(Protocol):
         weight by it in place and pass ``factor·z + b`` on instead of ``y``."""
 
 
+class ProbeBase:
+    """What every backend's :class:`SweepProbe` keeps: the selected layers (``_all``, each
+    with a ``path``), their places in the forward order as the sweeps first call them
+    (``layers``) and the ones no sweep has called (``unreached``).  A backend appends its
+    layers to ``_all``, runs the model's forward pass in ``_forward`` and, at each call of a
+    selected layer, asks :meth:`_first_call` whether to measure it."""
+
+    def __init__(self) -> None:
+        self._all: list[Any] = []
+        self._index: dict[int, int] = {}  # id(layer) -> forward position
+        self._seen: set[int] = set()
+        self._decide: Any = None
+        self.layers: list[str] = []
+
+    @property
+    def unreached(self) -> list[str]:
+        """The selected layers no sweep has called."""
+        return [x.path for x in self._all if id(x) not in self._index]
+
+    def _first_call(self, x: Any) -> int | None:
+        """The layer ``x``'s place in the forward order (fixed at its first call ever) at its
+        first call in this sweep; None when this sweep calls it again (measured at its first)."""
+        index = self._index.get(id(x))
+        if index is None:
+            index = self._index[id(x)] = len(self.layers)
+            self.layers.append(x.path)
+        if index in self._seen:
+            return None
+        self._seen.add(index)
+        return index
+
+    def sweep(self, decide: Decide) -> None:
+        self._decide, self._seen = decide, set()
+        try:
+            self._forward()
+        finally:
+            self._decide = None
+
+    def _forward(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class LayerResult:
     """What LSUV did to one layer."""

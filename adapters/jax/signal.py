@@ -47,7 +47,7 @@ import numpy as np
 
 from ...diagnose import LayerStats
 from ...errors import SpecError
-from ...lsuv import Moments
+from ...lsuv import Moments, ProbeBase
 from ...params import ParamInfo
 from .._common import first_array, layer_path, require
 from .model import Linen, _flax_module, _is_box, _NnxHandle, _unbox
@@ -138,29 +138,14 @@ class _Layer:
     """linen: the bias's key path or None; nnx: the bias Param or None."""
 
 
-class _BaseProbe:
+class _BaseProbe(ProbeBase):
     """The sweep shared by both forms: ``_seen_output(x, y)`` at each measured call returns
     the output to go on with."""
 
-    def __init__(self) -> None:
-        self._all: list[_Layer] = []
-        self._index: dict[int, int] = {}
-        self._seen: set[int] = set()
-        self._decide: Any = None
-        self.layers: list[str] = []
-
-    @property
-    def unreached(self) -> list[str]:
-        return [x.path for x in self._all if id(x) not in self._index]
-
     def _seen_output(self, x: _Layer, y: Any) -> Any:
-        index = self._index.get(id(x))
+        index = self._first_call(x)
         if index is None:
-            index = self._index[id(x)] = len(self.layers)
-            self.layers.append(x.path)
-        if index in self._seen:
             return y
-        self._seen.add(index)
         bias = self._bias(x)
         factor = self._decide(index, _moments(y, bias))
         if factor is None:
@@ -170,17 +155,7 @@ class _BaseProbe:
             return y * factor
         return y * factor + bias * (1.0 - factor)  # = factor * z + b, what the new kernel gives
 
-    def sweep(self, decide: Any) -> None:
-        self._decide, self._seen = decide, set()
-        try:
-            self._forward()
-        finally:
-            self._decide = None
-
     def _bias(self, x: _Layer) -> Any:
-        raise NotImplementedError
-
-    def _forward(self) -> None:
         raise NotImplementedError
 
     def _rescale(self, x: _Layer, factor: float) -> None:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ...diagnose import LayerStats, saturated_bounds
 from ...errors import SpecError
-from ...lsuv import Moments
+from ...lsuv import Moments, ProbeBase
 from ...params import ParamInfo
 from .._common import distinct, first_array, layer_path, require
 from .model import _own_variables
@@ -162,15 +162,15 @@ class _Layer:
     axis: int
 
 
-class _Probe:
+class _Probe(ProbeBase):
     """:class:`initspec.lsuv.SweepProbe` for a Keras model (module docstring)."""
 
     def __init__(self, model: Any, data: Any, layers: Sequence[ParamInfo], params: Sequence[ParamInfo]):
+        super().__init__()
         self.keras = require("keras")
         self.model, self.data = model, data
         records = {id(p.handle.variable): p for p in params}
         wanted = {id(p.handle.variable): p for p in layers}
-        self._all: list[_Layer] = []
         owner: dict[int, _Layer] = {}
         for _, layer in _layers(model):
             own = _own_variables(layer)
@@ -187,15 +187,7 @@ class _Probe:
                 axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
                 owner[id(layer)] = x = _Layer(layer_path(wanted[id(v)]), layer, v, bias, axis)
                 self._all.append(x)
-        self._index: dict[int, int] = {}
-        self._seen: set[int] = set()
-        self._decide: Any = None
         self._wrapped: list[_Wrapped] = []
-        self.layers: list[str] = []
-
-    @property
-    def unreached(self) -> list[str]:
-        return [x.path for x in self._all if id(x) not in self._index]
 
     def __enter__(self) -> _Probe:
         try:
@@ -213,13 +205,9 @@ class _Probe:
 
     def _replacer(self, x: _Layer) -> Callable[[Any], Any]:
         def replace(y: Any) -> Any:
-            index = self._index.get(id(x))
+            index = self._first_call(x)
             if index is None:
-                index = self._index[id(x)] = len(self.layers)
-                self.layers.append(x.path)
-            if index in self._seen:
                 return None
-            self._seen.add(index)
             a, b = self._split(x, y)
             factor = self._decide(index, Moments.of(a - b, b) if b is not None else Moments.of(a))
             if factor is None:
@@ -247,12 +235,8 @@ class _Probe:
         shape[axis] = b.size
         return a, b.reshape(shape)
 
-    def sweep(self, decide: Any) -> None:
-        self._decide, self._seen = decide, set()
-        try:
-            self.model(self.data, training=False)
-        finally:
-            self._decide = None
+    def _forward(self) -> None:
+        self.model(self.data, training=False)
 
     def result(self) -> Any:
         return self.model

@@ -38,7 +38,7 @@ from typing import Any
 
 from ...diagnose import LayerStats, saturated_bounds
 from ...errors import SpecError
-from ...lsuv import Moments
+from ...lsuv import Moments, ProbeBase
 from ...params import ParamInfo
 from .._common import distinct, layer_path, require
 
@@ -140,16 +140,16 @@ def _moments(torch: Any, y: Any, layer: _Layer) -> Moments:
     return Moments(*torch.stack([z.mean(), (z * z).mean(), bb.mean(), (bb * bb).mean(), (z * bb).mean()]).tolist())
 
 
-class _Probe:
+class _Probe(ProbeBase):
     """:class:`initspec.lsuv.SweepProbe` for an ``nn.Module`` (module docstring)."""
 
     def __init__(self, model: Any, data: Any, layers: Sequence[ParamInfo], params: Sequence[ParamInfo]):
+        super().__init__()
         self.torch = require("torch")
         self.model, self.data = model, data
         wanted = {id(p.handle.tensor): p for p in layers}
         owners = _owners(model, wanted)
         records = {id(p.handle.tensor): p for p in params}
-        self._all: list[_Layer] = []
         self._by_module: dict[int, _Layer] = {}
         for key, p in wanted.items():
             module = owners[key]
@@ -163,17 +163,8 @@ class _Probe:
             layer = _Layer(layer_path(p), module, p.handle.tensor, bias, p.kind in _CONV_KINDS)
             self._all.append(layer)
             self._by_module[id(module)] = layer
-        self._index: dict[int, int] = {}  # id(_Layer) -> forward position
-        self._seen: set[int] = set()
-        self._decide: Any = None
         self._hooks: list[Any] = []
         self._modes: list[tuple[Any, bool]] = []
-        self.layers: list[str] = []
-
-    @property
-    def unreached(self) -> list[str]:
-        """The selected layers no sweep has called."""
-        return [x.path for x in self._all if id(x) not in self._index]
 
     # -- context: hooks and modes in, restored out
     def __enter__(self) -> _Probe:
@@ -194,13 +185,9 @@ class _Probe:
         torch = self.torch
 
         def hook(module: Any, args: Any, output: Any) -> Any:
-            index = self._index.get(id(layer))
-            if index is None:  # its first call ever: its place in the forward order
-                index = self._index[id(layer)] = len(self.layers)
-                self.layers.append(layer.path)
-            if index in self._seen:  # called again in this pass: measured at its first call
+            index = self._first_call(layer)
+            if index is None:  # called again in this pass: measured at its first call
                 return None
-            self._seen.add(index)
             if not isinstance(output, torch.Tensor):
                 raise SpecError.single("lsuv_unsupported", f"{layer.path} returns {type(output).__name__}, not a "
                                        "tensor: LSUV rescales layers whose output is linear in their weight",
@@ -216,14 +203,10 @@ class _Probe:
 
         return hook
 
-    # -- the SweepProbe protocol
-    def sweep(self, decide: Any) -> None:
-        self._decide, self._seen = decide, set()
-        try:
-            with self.torch.no_grad():
-                call(self.model, self.data)
-        finally:
-            self._decide = None
+    # -- the SweepProbe protocol (sweep: ProbeBase, around this forward pass)
+    def _forward(self) -> None:
+        with self.torch.no_grad():
+            call(self.model, self.data)
 
     def result(self) -> Any:
         return self.model
