@@ -269,7 +269,8 @@ def test_every_plain_scheme_and_preset_resolves():
              "jax.variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"},
              "flax.variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}}
     shapes = {"dirac": (4, 4, 3), "delta_orthogonal": (4, 4, 3), "torch.dirac": (4, 4, 3),
-              "jax.delta_orthogonal": (4, 4, 3), "flax.delta_orthogonal": (4, 4, 3)}
+              "jax.delta_orthogonal": (4, 4, 3), "flax.delta_orthogonal": (4, 4, 3),
+              "keras.stft": (5, 1, 8)}  # torch layout: (fft_bins, 1, frame_length)
     assert len(PRESETS) >= 40
     for name in SCHEMES:
         d = R({"scheme": name, **needs.get(name, {})}, shapes.get(name, (8, 4)), "torch")
