@@ -602,6 +602,10 @@ class _Fixed(_Structured):
         """The whole tensor in ``dtype`` (a NumPy dtype or a dtype name), C order."""
         raise NotImplementedError
 
+    def expected(self) -> np.ndarray:
+        """The float64 values (what plots and exact checks compare with)."""
+        return self._exact()
+
     def _exact(self) -> np.ndarray:
         """The float64 values (cached: moments, bounds and the dtype checks read them)."""
         cached = self.__dict__.get("_exact_cache")

@@ -379,12 +379,13 @@ def check_samples(samples: Any, distribution: D.Distribution, dtype: Any = None,
             return CheckResult(distribution.describe(), dt.name, n, tuple(checks), context)
     pooled = np.concatenate([a.ravel() for a in arrays]) if arrays else np.empty(0, dt)
 
-    if isinstance(distribution, (D.Constant, D.Identity, D.Dirac)):
+    if isinstance(distribution, (D.Constant, D.Identity, D.Dirac, D._Fixed)):
         if isinstance(distribution, D.Constant):
             expected = np.full(pooled.shape, distribution.value).astype(dt)
             got = pooled
-        else:
-            expected = np.stack([distribution.expected().astype(dt)] * len(arrays))
+        else:  # a given array (constant array, STFT kernel): its values in dt, as every backend writes them
+            one = distribution.values(dt) if isinstance(distribution, D._Fixed) else distribution.expected().astype(dt)
+            expected = np.stack([one] * len(arrays))
             got = np.stack(arrays)
         equal = bool(np.array_equal(got.astype(np.float64), expected.astype(np.float64)))
         diff = 0 if equal else int(np.sum(got.astype(np.float64) != expected.astype(np.float64)))
