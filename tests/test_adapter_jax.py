@@ -302,10 +302,11 @@ def _concrete(cls: type) -> list[type]:
 
 
 def test_every_distribution_has_a_draw() -> None:
-    """The draw table covers every concrete Distribution type, and nothing else."""
+    """The draw table covers every concrete Distribution type (and complex laws), and nothing else."""
     from initspec.adapters.jax.random import DRAW
+    from initspec.complexlaw import Complex
 
-    assert set(_concrete(D.Distribution)) == set(DRAW)
+    assert {*_concrete(D.Distribution), Complex} == set(DRAW)
     assert all(callable(fn) and list(inspect.signature(fn).parameters) == ["dist", "out", "rng", "haar"]
                for fn in DRAW.values())
 

@@ -171,8 +171,8 @@ def sparse(dist: D.Sparse, out: Any, rng: Any, haar: bool) -> Any:
     return x
 
 
-def complex_(law: complexlaw.Complex, out: Any, rng: Any, haar: bool) -> Any:
-    """A complex law (:mod:`initspec.complexlaw`) in ``out.dtype`` (complex64/complex128): the
+def complex_(dist: complexlaw.Complex, out: Any, rng: Any, haar: bool) -> Any:
+    """A complex law ``dist`` (:mod:`initspec.complexlaw`) in ``out.dtype`` (complex64/complex128): the
     real and imaginary parts drawn as their real laws from two split keys; or a modulus and
     an angle from two split keys, as ``jax.nn.initializers``' ``_complex_uniform`` and
     ``_complex_truncated_normal`` do."""
@@ -181,18 +181,18 @@ def complex_(law: complexlaw.Complex, out: Any, rng: Any, haar: bool) -> Any:
 
     part = np.dtype(sampling.np_dtype(complexlaw.PART_DTYPES[np.dtype(out.dtype).name]))
     k_re, k_im = jax.random.split(rng)
-    if law.form == "parts":
-        re_law, im_law = law.parts
+    if dist.form == "parts":
+        re_law, im_law = dist.parts
         re = DRAW[type(re_law)](re_law, jax.ShapeDtypeStruct(out.shape, part), k_re, haar)
-        im = re if law.tied else DRAW[type(im_law)](im_law, jax.ShapeDtypeStruct(out.shape, part), k_im, haar)
+        im = re if dist.tied else DRAW[type(im_law)](im_law, jax.ShapeDtypeStruct(out.shape, part), k_im, haar)
         return jax.lax.complex(re, im)
     u = jax.random.uniform(k_re, out.shape, part)
     theta = jax.random.uniform(k_im, out.shape, part) * _const(2.0 * math.pi, part)
-    if law.form == "disk":
-        r = jnp.sqrt(u * _const(2.0, part)) * _const(law.scale, part)
+    if dist.form == "disk":
+        r = jnp.sqrt(u * _const(2.0, part)) * _const(dist.scale, part)
     else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
-        r = jnp.sqrt(-jnp.log1p(u * _const(math.expm1(-law.upper * law.upper), part)))
-        r = r * _const(law.scale / law.correction, part)
+        r = jnp.sqrt(-jnp.log1p(u * _const(math.expm1(-dist.upper * dist.upper), part)))
+        r = r * _const(dist.scale / dist.correction, part)
     return jax.lax.complex(r * jnp.cos(theta), r * jnp.sin(theta))
 
 

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ... import complexlaw
 from ... import distributions as D
 from ... import sampling
 from ...errors import SpecError
@@ -369,12 +370,18 @@ def sparse(dist: D.Sparse, out: _Out, rng: _Stream, haar: bool) -> Any:
     return ops.where(ops.less(rank, z), ops.zeros_like(x), x)
 
 
+def complex_(dist: complexlaw.Complex, out: _Out, rng: _Stream, haar: bool) -> Any:
+    """Never drawn: Keras draws no complex tensors (:func:`check_dtype` refuses them first)."""
+    raise SpecError.single("unsupported_dtype", "Keras 3's random ops draw real floats only: draw complex weights "
+                           "with the torch or JAX adapter", loc=("dtype",), value=dist.describe())
+
+
 #: How each law is drawn (tests check that every Distribution type has a row).
 DRAW = {
     D.ConstantArray: fixed, D.STFTKernel: fixed,
     D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
     D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse,
+    D.Sparse: sparse, complexlaw.Complex: complex_,
 }
 
 

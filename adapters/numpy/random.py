@@ -143,22 +143,22 @@ def sparse(dist: D.Sparse, out: np.ndarray, rng: np.random.Generator, haar: bool
     return out
 
 
-def complex_(law: complexlaw.Complex, out: np.ndarray, rng: np.random.Generator, haar: bool) -> np.ndarray:
-    """A complex law (:mod:`initspec.complexlaw`) into the complex array ``out``: the real part
+def complex_(dist: complexlaw.Complex, out: np.ndarray, rng: np.random.Generator, haar: bool) -> np.ndarray:
+    """A complex law ``dist`` (:mod:`initspec.complexlaw`) into the complex array ``out``: the real part
     then the imaginary part, each drawn as its real law in the part dtype; or a modulus and
     an angle (the disks, as JAX's ``_complex_uniform``/``_complex_truncated_normal``)."""
     part = out.real.dtype
-    if law.form == "parts":
-        re_law, im_law = law.parts
+    if dist.form == "parts":
+        re_law, im_law = dist.parts
         out.real = DRAW[type(re_law)](re_law, np.empty(out.shape, part), rng, haar)
-        out.imag = out.real if law.tied else DRAW[type(im_law)](im_law, np.empty(out.shape, part), rng, haar)
+        out.imag = out.real if dist.tied else DRAW[type(im_law)](im_law, np.empty(out.shape, part), rng, haar)
         return out
     u = rng.random(out.shape, dtype=part).astype(np.float64)
     theta = (2.0 * math.pi) * rng.random(out.shape, dtype=part).astype(np.float64)
-    if law.form == "disk":
-        r = np.sqrt(2.0 * u) * law.scale
+    if dist.form == "disk":
+        r = np.sqrt(2.0 * u) * dist.scale
     else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
-        r = np.sqrt(-np.log1p(math.expm1(-law.upper * law.upper) * u)) * (law.scale / law.correction)
+        r = np.sqrt(-np.log1p(math.expm1(-dist.upper * dist.upper) * u)) * (dist.scale / dist.correction)
     out[...] = r * np.exp(1j * theta)
     return out
 

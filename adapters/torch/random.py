@@ -276,8 +276,8 @@ def sparse(dist: D.Sparse, out: torch.Tensor, rng: Any, haar: bool) -> torch.Ten
     return out
 
 
-def complex_(law: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
-    """A complex law (:mod:`initspec.complexlaw`) into the complex tensor ``out``: the real
+def complex_(dist: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) -> torch.Tensor:
+    """A complex law ``dist`` (:mod:`initspec.complexlaw`) into the complex tensor ``out``: the real
     part then the imaginary part, each drawn as its real law in the part dtype (torch's own
     ``normal_``/``uniform_`` on a complex tensor draw the same laws, interleaved); or a
     modulus and an angle (the disks, as JAX's ``_complex_uniform``/``_complex_truncated_normal``)."""
@@ -288,19 +288,19 @@ def complex_(law: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) -
     def empty() -> Any:
         return torch.empty(out.shape, dtype=part, device=out.device)
 
-    if law.form == "parts":
-        re_law, im_law = law.parts
+    if dist.form == "parts":
+        re_law, im_law = dist.parts
         re = DRAW[type(re_law)](re_law, empty(), rng, haar)
-        im = re if law.tied else DRAW[type(im_law)](im_law, empty(), rng, haar)
+        im = re if dist.tied else DRAW[type(im_law)](im_law, empty(), rng, haar)
         pair[..., 0].copy_(re)
         pair[..., 1].copy_(im)
         return out
     r = empty().uniform_(0.0, 1.0, generator=rng)
     theta = empty().uniform_(0.0, 2.0 * math.pi, generator=rng)
-    if law.form == "disk":
-        r.mul_(2.0).sqrt_().mul_(law.scale)
+    if dist.form == "disk":
+        r.mul_(2.0).sqrt_().mul_(dist.scale)
     else:  # |w|² ~ Exp(1) cut at upper²: w² = -log(1 - (1 - e^-upper²)·u)
-        r.mul_(math.expm1(-law.upper * law.upper)).log1p_().neg_().sqrt_().mul_(law.scale / law.correction)
+        r.mul_(math.expm1(-dist.upper * dist.upper)).log1p_().neg_().sqrt_().mul_(dist.scale / dist.correction)
     pair[..., 0].copy_(r * torch.cos(theta))
     pair[..., 1].copy_(r.mul_(torch.sin(theta)))
     return out
