@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 import math
 from types import ModuleType
 from typing import Any
@@ -69,6 +70,36 @@ def distinct(items: list[Any]) -> list[Any]:
 def layer_path(p: Any) -> str:
     """The path of the layer that owns the parameter ``p``: its path less the last name."""
     return p.path.rsplit(".", 1)[0] if "." in p.path else p.path
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A layer read as a norm (torch and Keras layers the frameworks do not call norms): its
+    scale and shift weights' names and its gain's offset (1: it multiplies by 1 + scale)."""
+
+    scale: str
+    shift: str | None
+    offset: int
+    how: str  # "registry", "probe" or "torch"
+
+    def role(self, name: str) -> str:
+        return "scale" if name == self.scale else "offset" if name == self.shift else "other"
+
+
+def norm_weights(shapes: dict[str, tuple[int, ...]], scale_names: tuple[str, ...],
+                 shift_names: tuple[str, ...]) -> tuple[str, str | None] | None:
+    """The (scale, shift) names of a layer's own weights, by name -> shape, when they look like
+    a norm's: a 1-D scale named one of ``scale_names``, perhaps a shift of the same shape named
+    one of ``shift_names``, and nothing else; None otherwise."""
+    scale = next((n for n in scale_names if n in shapes), None)
+    if scale is None or len(shapes[scale]) != 1:
+        return None
+    shift = next((n for n in shift_names if n in shapes), None)
+    if shift is not None and shapes[shift] != shapes[scale]:
+        return None
+    if set(shapes) - {scale, shift}:
+        return None
+    return scale, shift
 
 
 def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:

@@ -16,8 +16,9 @@ zeros).  A layer that cannot be run that way, or fits neither, is not taken for 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
+
+from .._common import Norm, norm_weights
 
 __all__ = ["HUB_NORMS", "OFFSET_NOTE", "Norm", "norm_of"]
 
@@ -36,19 +37,6 @@ _SHIFT_NAMES = ("beta", "bias", "offset")
 _EPS_NAMES = ("epsilon", "eps", "variance_epsilon")
 
 
-@dataclass(frozen=True)
-class Norm:
-    """A layer read as a norm: its scale and shift variables' names and its gain's offset."""
-
-    scale: str
-    shift: str | None
-    offset: int
-    how: str  # "registry" or "probe"
-
-    def role(self, name: str) -> str:
-        return "scale" if name == self.scale else "offset" if name == self.shift else "other"
-
-
 def _leaf(variable: Any) -> str:
     return str(variable.name).rsplit("/", 1)[-1]
 
@@ -56,18 +44,10 @@ def _leaf(variable: Any) -> str:
 def _structure(layer: Any, own: list[Any]) -> tuple[str, str | None] | None:
     if getattr(layer, "_layers", None) or not any(hasattr(layer, e) for e in _EPS_NAMES):
         return None
-    by_name = {_leaf(v): v for v in own}
-    if len(by_name) != len(own):
+    shapes = {_leaf(v): tuple(v.shape) for v in own}
+    if len(shapes) != len(own):
         return None
-    scale = next((n for n in _SCALE_NAMES if n in by_name), None)
-    if scale is None or len(by_name[scale].shape) != 1:
-        return None
-    shift = next((n for n in _SHIFT_NAMES if n in by_name), None)
-    if shift is not None and tuple(by_name[shift].shape) != tuple(by_name[scale].shape):
-        return None
-    if set(by_name) - {scale, shift}:
-        return None
-    return scale, shift
+    return norm_weights(shapes, _SCALE_NAMES, _SHIFT_NAMES)
 
 
 def probe(keras: Any, layer: Any, scale: str) -> int | None:

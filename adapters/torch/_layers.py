@@ -26,11 +26,11 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 from ...params import IN0_OUT1
 from ...spec import Axes
+from .._common import Norm, norm_weights
 
 __all__ = [
     "HF_DENSE_IN_OUT",
@@ -87,19 +87,6 @@ _SHIFT_NAMES = ("bias", "beta", "offset")
 _EPS_NAMES = ("eps", "variance_epsilon", "epsilon")
 
 
-@dataclass(frozen=True)
-class Norm:
-    """A module read as a norm: which parameter is its scale and shift, and its gain's offset."""
-
-    scale: str
-    shift: str | None
-    offset: int
-    how: str  # "registry", "probe" or "torch"
-
-    def role(self, name: str) -> str:
-        return "scale" if name == self.scale else "offset" if name == self.shift else "other"
-
-
 def _from_transformers(cls: type) -> bool:
     return cls.__module__.startswith("transformers.")
 
@@ -127,16 +114,10 @@ def _structure(module: Any) -> tuple[str, str | None] | None:
     """(scale name, shift name) when ``module`` passes the structural test, else None."""
     if module._modules and any(m is not None for m in module._modules.values()):
         return None
-    own = {k: v for k, v in module._parameters.items() if v is not None}
-    scale = next((n for n in _SCALE_NAMES if n in own), None)
-    if scale is None or own[scale].dim() != 1 or not any(hasattr(module, e) for e in _EPS_NAMES):
+    if not any(hasattr(module, e) for e in _EPS_NAMES):
         return None
-    shift = next((n for n in _SHIFT_NAMES if n in own), None)
-    if shift is not None and tuple(own[shift].shape) != tuple(own[scale].shape):
-        return None
-    if set(own) - {scale, shift}:
-        return None
-    return scale, shift
+    shapes = {k: tuple(v.shape) for k, v in module._parameters.items() if v is not None}
+    return norm_weights(shapes, _SCALE_NAMES, _SHIFT_NAMES)
 
 
 def _signature(module: Any) -> tuple[Any, ...]:
