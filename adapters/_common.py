@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-import math
 from types import ModuleType
 from typing import Any
 
@@ -14,7 +13,7 @@ from ..layout import Layout, normalize_layout
 from ..parsing import parse
 from ..spec import BaseSpec
 
-__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed"]
+__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed", "shared_storage"]
 
 #: Floating dtypes every adapter supports.
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -122,3 +121,33 @@ def derive_seed(seed: int, *parts: Any) -> int:
     return int.from_bytes(h, "little") >> 1
 
 
+def shared_storage(spans: Iterable[tuple[Hashable, int, int, int]], same: Callable[[int, int], bool],
+                   overlap: Callable[[int, int], bool], path: Callable[[int], str], views: str,
+                   fix: str) -> dict[int, int]:
+    """Which of a model's tensors write the same memory, the rule of every in-place backend:
+    ``spans`` holds one ``(memory space, first byte, end byte, index)`` per tensor with
+    elements; ``same(i, j)``: the two are the same tensor (the same address, shape, strides
+    and dtype) - a tie; ``overlap(i, j)``: their elements share memory (asked only of
+    tensors whose byte extents meet).  Returns ``{index: index of the first tensor that is
+    the same tensor}`` for the ties; any other overlap raises ``shared_storage`` naming both
+    paths (``views`` and ``fix`` complete the message).  A sweep over the extents sorted by
+    their first byte, not a comparison of every pair."""
+    tied: dict[int, int] = {}
+    active: list[tuple[Hashable, int, int]] = []  # (memory space, end, index) of extents that may still meet
+    for space, start, end, i in sorted(spans, key=lambda s: (str(s[0]), s[1], s[2], s[3])):
+        active = [(sp, e, j) for sp, e, j in active if sp == space and e > start]
+        for _, _, j in active:
+            first, other = min(i, j), max(i, j)
+            if same(i, j):
+                tied[other] = tied.get(first, first)
+            elif overlap(i, j):
+                pa, pb = path(first), path(other)
+                raise SpecError.single(
+                    "shared_storage", f"{pa} and {pb} overlap in memory but are not the same tensor ({views}): "
+                    f"initializing one would overwrite part of the other; {fix}", loc=(pb,), value=(pa, pb))
+        active.append((space, end, i))
+    for k, v in list(tied.items()):  # a tie of a tie points at the first of them
+        while v in tied:
+            v = tied[v]
+        tied[k] = v
+    return tied

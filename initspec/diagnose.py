@@ -374,8 +374,9 @@ def diagnose(model: Any, data: Any = None, *, input_shape: Sequence[int] | None 
     if (data is None) == (input_shape is None):
         raise SpecError.single("diagnose_needs_input", "give diagnose() the batch (data=) or the shape of a "
                                "standard normal one (input_shape=), one of the two", loc=("data",))
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError.single("bad_seed", "the seed is a non-negative integer", loc=("seed",), value=seed)
+    from .sampling import check_seed
+
+    seed = check_seed(seed)  # the one seed rule: an integer from 0 to 2**64 - 1
     backend = backends.for_model(model)
     signal = _signal(backend.name, model)
     if data is None:

@@ -207,11 +207,16 @@ _FLOAT_INFO = {
     "bfloat16": FloatInfo(3.3895313892515355e38, 2.0**-126, 2.0**-133),
     "float32": FloatInfo(3.4028234663852886e38, 2.0**-126, 2.0**-149),
     "float64": FloatInfo(1.7976931348623157e308, 2.2250738585072014e-308, 5e-324),
+    # torch's float8 tensors take the fixed laws (constant, identity, dirac), which must fit them too
+    "float8_e4m3fn": FloatInfo(448.0, 2.0**-6, 2.0**-9),
+    "float8_e5m2": FloatInfo(57344.0, 2.0**-14, 2.0**-16),
+    "float8_e4m3fnuz": FloatInfo(240.0, 2.0**-7, 2.0**-10),
+    "float8_e5m2fnuz": FloatInfo(57344.0, 2.0**-15, 2.0**-17),
 }
 
 
 def float_info(dtype: Any) -> FloatInfo:
-    """The limits of one of :data:`FLOAT_DTYPES`."""
+    """The limits of one of :data:`FLOAT_DTYPES` (or of a float8 dtype; KeyError for others)."""
     return _FLOAT_INFO[dtype_name(dtype)]
 
 

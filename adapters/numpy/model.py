@@ -18,6 +18,7 @@ from ... import portable, sampling, writer
 from ...errors import ErrorDetail, SpecError
 from ...layout import compute_fans, normalize_layout
 from ...params import ROLE_BY_LEAF, ParamInfo, normalize_path
+from .. import _common
 from .random import sample
 
 __all__ = ["Params", "walk", "write"]
@@ -73,33 +74,13 @@ def shared_storage(leaves: list[tuple[tuple[str, ...], np.ndarray]]) -> dict[int
     tensor}`` for ties (the same array, or a view of exactly the same elements, under two
     names); overlapping views that are not the same tensor raise ``shared_storage``, naming
     both paths.  Found by a sweep over the arrays' byte extents (then ``np.shares_memory``
-    on the candidates), not by comparing every pair."""
-    spans = sorted((*_extent(arr), i) for i, (_, arr) in enumerate(leaves) if arr.size)
-    tied: dict[int, int] = {}
-    active: list[tuple[int, int]] = []  # (end, index) of extents that may still overlap
-    for start, end, i in spans:
-        active = [(e, j) for e, j in active if e > start]
-        a = leaves[i][1]
-        for _, j in active:
-            b = leaves[j][1]
-            first, other = min(i, j), max(i, j)
-            if _same_view(a, b):
-                tied[other] = tied.get(first, first)
-            elif np.shares_memory(a, b):
-                pa, pb = ".".join(leaves[first][0]), ".".join(leaves[other][0])
-                raise SpecError.single(
-                    "shared_storage",
-                    f"{pa} and {pb} overlap in memory but are not the same tensor (views of one array with "
-                    "different shapes or offsets): initializing one would overwrite part of the other; give each "
-                    "parameter its own array (np.array(x, copy=True)), or the very same array to tie them",
-                    loc=(pb,), value=(pa, pb))
-        active.append((end, i))
-    # a tie of a tie points at the first of them
-    for k, v in list(tied.items()):
-        while v in tied:
-            v = tied[v]
-        tied[k] = v
-    return tied
+    on the candidates), not by comparing every pair (:func:`initspec.adapters._common.shared_storage`)."""
+    arrays = [arr for _, arr in leaves]
+    return _common.shared_storage(
+        ((None, *_extent(arr), i) for i, arr in enumerate(arrays) if arr.size),
+        lambda i, j: _same_view(arrays[i], arrays[j]), lambda i, j: bool(np.shares_memory(arrays[i], arrays[j])),
+        lambda i: ".".join(leaves[i][0]), "views of one array with different shapes or offsets",
+        "give each parameter its own array (np.array(x, copy=True)), or the very same array to tie them")
 
 
 def walk(model: Any) -> list[ParamInfo]:

@@ -87,9 +87,10 @@ from ...layout import compute_fans
 from ...params import IN0_OUT1, ROLE_BY_LEAF, Block, ParamInfo, normalize_path
 from ...sampling import dtype_name, np_dtype
 from ...spec import Axes
+from .. import _common
 from .._common import require
 from . import _layers
-from .random import _check, fill_region, is_dtensor, local_box, sample_
+from .random import _check, check_writable, fill_region, is_dtensor, local_box, sample_
 
 __all__ = ["walk", "write"]
 
@@ -241,9 +242,8 @@ def walk(model: Any) -> list[ParamInfo]:
                 first = found[id(param)]
                 if first.kind == "other" and p_kind != "other":  # BERT's cls.predictions.bias = decoder.bias
                     real, native = _layouts(module, p_kind, role, nn, in_out)
-                    found[id(param)] = dataclasses.replace(
-                        first, kind=p_kind, role=role, type=type_name, layout=real, native_layout=native,
-                        layer_fans=layer_real, layer_native_fans=layer_native)
+                    found[id(param)] = _recognised(first, p_kind, role, type_name, real, native, layer_real,
+                                                   layer_native)
                 continue
             native_path = f"{mod_name}.{name}" if mod_name else name
             if isinstance(param, uninitialized):
@@ -272,7 +272,82 @@ def walk(model: Any) -> list[ParamInfo]:
                 notes=notes, scale_offset=offset, handle=_Handle(param, padding))
     for key, names in aliases.items():  # tied parameters: the other names of the tensor
         found[key] = dataclasses.replace(found[key], aliases=tuple(names))
-    return list(found.values())
+    infos = list(found.values())
+    tied = _common.shared_storage(
+        _spans(infos), lambda i, j: _same_view(infos[i].handle.tensor, infos[j].handle.tensor),
+        lambda i, j: _overlap(infos[i].handle.tensor, infos[j].handle.tensor), lambda i: infos[i].path,
+        "views of one storage with different shapes, strides or offsets",
+        "give each parameter its own tensor (nn.Parameter(t.detach().clone())), or the very same Parameter to "
+        "tie them")
+    return _merge_ties(infos, tied) if tied else infos
+
+
+def _recognised(first: ParamInfo, kind: str, role: str, type_name: str, real: Any, native: Any, layer_real: Any,
+                layer_native: Any) -> ParamInfo:
+    """A tied parameter first met under an unrecognised module, read as the recognised layer's."""
+    return dataclasses.replace(first, kind=kind, role=role, type=type_name, layout=real, native_layout=native,
+                               layer_fans=layer_real, layer_native_fans=layer_native)
+
+
+# ----------------------------------------------------------------------------- shared storage
+
+
+def _spans(infos: list[ParamInfo]) -> list[tuple[str, int, int, int]]:
+    """(device, first byte, end byte, index) of every parameter with elements in memory
+    (meta, sparse and DTensor parameters have none to share here)."""
+    spans = []
+    for i, info in enumerate(infos):
+        t = info.handle.tensor
+        if t.is_meta or t.layout != _strided() or is_dtensor(t) or not t.numel():
+            continue
+        try:
+            start = t.data_ptr()
+        except (RuntimeError, NotImplementedError):  # a tensor subclass without storage
+            continue
+        last = sum((n - 1) * st for n, st in zip(t.shape, t.stride()))
+        spans.append((str(t.device), start, start + (last + 1) * t.element_size(), i))
+    return spans
+
+
+def _strided() -> Any:
+    return require("torch").strided
+
+
+def _same_view(a: Any, b: Any) -> bool:
+    """Two parameters that are the same tensor: same memory, shape, strides and dtype."""
+    return (a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+            and a.dtype == b.dtype)
+
+
+class _Strided:
+    """A tensor's address, shape and byte strides, for ``np.shares_memory`` (which reads no element)."""
+
+    def __init__(self, t: Any):
+        size = t.element_size()
+        self.__array_interface__ = {"shape": tuple(t.shape), "typestr": f"|V{size}", "version": 3,
+                                    "data": (t.data_ptr(), False), "strides": tuple(s * size for s in t.stride())}
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Whether the elements of ``a`` and ``b`` (on one device) share memory, exactly."""
+    import numpy as np
+
+    try:
+        return bool(np.shares_memory(np.asarray(_Strided(a)), np.asarray(_Strided(b)), max_work=10**6))
+    except np.exceptions.TooHardError:  # pragma: no cover - pathological strides: assume they do
+        return True
+
+
+def _merge_ties(infos: list[ParamInfo], tied: dict[int, int]) -> list[ParamInfo]:
+    """Parameters that are the same tensor (another ``nn.Parameter`` on the same memory) as
+    one: under the first name, the others as its aliases."""
+    merged: dict[int, ParamInfo] = {}
+    for other, first in sorted(tied.items()):
+        o, f = infos[other], merged.get(first, infos[first])
+        if f.kind == "other" and o.kind != "other":
+            f = _recognised(f, o.kind, o.role, o.type, o.layout, o.native_layout, o.layer_fans, o.layer_native_fans)
+        merged[first] = dataclasses.replace(f, aliases=(*f.aliases, o.path, *o.aliases))
+    return [merged.get(i, info) for i, info in enumerate(infos) if i not in tied]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -322,6 +397,7 @@ class _Target:
         if handle.tensor.is_meta:  # reported once, at the first meta row
             return [self._meta] if row is self._first_meta else []
         try:
+            check_writable(handle.tensor)  # (before a fused block's narrow view of it)
             if is_dtensor(handle.tensor):  # no DTensor op: the global tensor checked, the shard's box read
                 _check(handle.tensor, row.distribution, None, region=tuple(row.shape))
                 local_box(handle.tensor)

@@ -30,7 +30,7 @@ from .._common import require
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DRAW", "sample_", "truncated_normal_", "fill_region", "local_box", "is_dtensor"]
+__all__ = ["DRAW", "sample_", "truncated_normal_", "fill_region", "local_box", "is_dtensor", "check_writable"]
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -211,8 +211,12 @@ def truncated_normal_(x: torch.Tensor, dist: D.TruncatedNormal, generator: Any =
     """Fill the contiguous floating tensor ``x`` with the truncated normal ``dist``, exactly,
     in place, and return it (see :func:`truncated_normal` for the methods).  Every value
     lies strictly inside ``(dist.low, dist.high)`` in float32/float64; raises
-    ``interval_too_narrow`` when no number of the work dtype does."""
-    return truncated_normal(dist, x, generator, True)
+    ``interval_too_narrow`` when no number of the work dtype does.  Checks ``x`` and
+    ``generator`` as :func:`sample_` does."""
+    if not isinstance(dist, D.TruncatedNormal):
+        raise SpecError.single("wrong_type", "truncated_normal_ draws a resolved truncated normal law; use sample_ "
+                               "for other laws", loc=("dist",), value=type(dist).__name__)
+    return sample_(x, dist, generator)
 
 
 def _signs(r: Any) -> Any:
@@ -325,23 +329,80 @@ def _check_dtype(dist: D.Distribution, dtype: Any) -> None:
     sampling.check_dtype(dist, dtype)
 
 
+@functools.lru_cache(maxsize=1024)
+def _check_float8(dist: D.Distribution, dtype: Any) -> None:
+    """:func:`initspec.sampling.check_fits` for the float8 dtypes whose limits it knows."""
+    try:
+        sampling.float_info(dtype)
+    except KeyError:
+        return
+    sampling.check_fits(dist, dtype)
+
+
+def _check_meta(tensor: Any) -> None:
+    if tensor.is_meta:
+        raise SpecError.single(
+            "meta_tensor",
+            "a meta tensor has no storage to fill: materialise the module first (module.to_empty(device=...)) "
+            "and then initialize it", loc=("tensor",), value=f"meta tensor of shape {tuple(tensor.shape)}")
+
+
+def _overlaps(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    """Whether two elements of a strided tensor may share memory: each stride (in increasing
+    order, over the axes of size > 1) must step past every element the smaller strides reach.
+    Exact for ``expand`` (a stride 0); an interleaving ``as_strided`` view that passes no
+    element twice is refused too (no parameter is laid out so)."""
+    reach = 0
+    for stride, size in sorted((st, n) for n, st in zip(shape, strides) if n > 1):
+        if stride <= reach:
+            return True
+        reach += (size - 1) * stride
+    return False
+
+
+def check_writable(tensor: Any) -> None:
+    """Raise before anything is written when torch cannot fill ``tensor`` in place: a sparse
+    tensor (``sparse_tensor``), an inference tensor outside ``torch.inference_mode()``
+    (``inference_tensor``: torch writes such a tensor and only then raises), or a tensor whose
+    elements share memory, e.g. an ``expand``-ed view (``internal_overlap``)."""
+    torch = _torch()
+    if is_dtensor(tensor):
+        tensor = tensor.to_local()
+    if tensor.layout != torch.strided:
+        raise SpecError.single(
+            "sparse_tensor", f"a {str(tensor.layout).replace('torch.', '')} tensor has no dense storage to fill in "
+            "place: initialize a dense tensor, then convert it (init_(torch.empty(shape)).to_sparse())",
+            loc=("tensor",), value=str(tensor.layout))
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        raise SpecError.single(
+            "inference_tensor", "the tensor was made under torch.inference_mode(), and torch refuses to update it "
+            "in place outside that mode: build the module outside inference mode (or clone the tensor), or "
+            "initialize it inside `with torch.inference_mode():`", loc=("tensor",), value="inference tensor")
+    if not tensor.is_contiguous() and _overlaps(tuple(tensor.shape), tuple(tensor.stride())):
+        raise SpecError.single(
+            "internal_overlap", f"elements of this tensor share memory (shape {tuple(tensor.shape)}, strides "
+            f"{tuple(tensor.stride())}: an expand()-ed or as_strided view), so one draw would land on several "
+            "elements: fill a tensor with its own memory (t.contiguous(), t.clone()), then expand that",
+            loc=("tensor",), value=f"strides {tuple(tensor.stride())}")
+
+
 def _check(tensor: Any, dist: D.Distribution, generator: Any, region: tuple[int, ...] | None = None) -> None:
-    """Raise before anything is drawn: not a tensor, a meta tensor, a dtype the law cannot
-    fill (:func:`initspec.sampling.check_dtype`), a structured law resolved for another
+    """Raise before anything is drawn: not a tensor, a meta tensor, a tensor torch cannot
+    write in place (:func:`check_writable`), a dtype the law cannot fill
+    (:func:`initspec.sampling.check_dtype`), a structured law resolved for another
     shape (``region``: the shape it fills, default the tensor's), a generator that is not one or
     sits on another device."""
     torch = _torch()
     if not isinstance(tensor, torch.Tensor):
         raise SpecError.single("wrong_type", "expected a torch.Tensor (or nn.Parameter) to fill in place",
                                loc=("tensor",), value=type(tensor).__name__)
-    if tensor.is_meta:
-        raise SpecError.single(
-            "meta_tensor",
-            "a meta tensor has no storage to fill: materialise the module first (module.to_empty(device=...)) "
-            "and then initialize it", loc=("tensor",), value=f"meta tensor of shape {tuple(tensor.shape)}")
+    _check_meta(tensor)
+    check_writable(tensor)
     dtype = tensor.dtype
     if dtype in _float_dtypes() or dist.random or not (dtype.is_floating_point or dtype.is_complex):
         _check_dtype(dist, dtype)  # (the fixed laws also fill float8 and complex tensors, as fill_ does)
+    elif dtype.is_floating_point:  # float8: a constant or identity gain must fit it (fill_ raises, or rounds to 0)
+        _check_float8(dist, dtype)
     shape = getattr(dist, "shape", None)
     if shape is None and dist.derivation is not None:
         shape = dist.derivation.shape
@@ -509,6 +570,8 @@ def fill_region(tensor: Any, dist: D.Distribution, shape: tuple[int, ...], start
     seed, so the same tensor) and keep their part; identity and dirac compute their part.
     Call under ``torch.no_grad()``."""
     torch = _torch()
+    seed = sampling.check_seed(seed)
+    _check_meta(tensor)
     local, offset = local_box(tensor)
     hit = _overlap(shape, start, offset, tuple(local.shape))
     if hit is None:

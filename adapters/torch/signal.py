@@ -221,6 +221,12 @@ def probe(model: Any, result: Any, data: Any, layers: Sequence[ParamInfo], param
 # ----------------------------------------------------------------------------- diagnostics
 
 
+def _stream(seed: int, k: int) -> int:
+    """The torch seed of stream ``k`` (0: the batch, 1: the upstream gradient) of a diagnose
+    ``seed`` (0 to 2**64 - 1): ``2 * seed + k``, wrapped to the 64 bits torch's manual_seed holds."""
+    return (2 * int(seed) + k) % 2**64
+
+
 def random_input(model: Any, shape: tuple[int, ...], seed: int) -> Any:
     """A standard normal batch of ``shape`` in the dtype and on the device of the model's
     first floating parameter (float32 on CPU without one)."""
@@ -228,7 +234,7 @@ def random_input(model: Any, shape: tuple[int, ...], seed: int) -> Any:
     first = next((p for p in model.parameters() if p.is_floating_point()), None)
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None else torch.float32
-    g = torch.Generator(device=device).manual_seed(2 * seed)  # the upstream gradient draws from 2 * seed + 1
+    g = torch.Generator(device=device).manual_seed(_stream(seed, 0))  # the upstream gradient: _stream(seed, 1)
     return torch.randn(shape, generator=g, device=device, dtype=dtype)
 
 
@@ -292,7 +298,7 @@ def measure(model: Any, result: Any, data: Any, params: Sequence[ParamInfo], see
             if out is None or not out.requires_grad:
                 raise SpecError.single("diagnose_no_layers", f"{type(model).__name__}'s output is not a tensor that "
                                        "depends on its parameters: nothing to differentiate", value=type(out).__name__)
-            g = torch.randn(out.shape, generator=torch.Generator(device=out.device).manual_seed(2 * seed + 1),
+            g = torch.randn(out.shape, generator=torch.Generator(device=out.device).manual_seed(_stream(seed, 1)),
                             device=out.device, dtype=out.dtype)
             wanted = [e for e in order if e.output.requires_grad]
             grads = torch.autograd.grad((out * g).sum(), [e.output for e in wanted], allow_unused=True)
