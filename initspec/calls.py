@@ -37,6 +37,7 @@ relates to the one given (``native = given.transpose(perm)``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +170,14 @@ def vs_info(plain: BaseSpec | None) -> dict[str, Any] | None:
         return dict(family="vs", scale=plain.scale, gain=math.sqrt(plain.scale), mode=plain.mode,
                     dist=plain.distribution)
     return None
+
+
+def named_table(spell: Callable[[str, str], str]) -> dict[tuple[str, str], str]:
+    """The six variance scalings Keras and JAX name alike - glorot, he and lecun, each uniform or
+    truncated normal (which both call "normal") - as a :func:`named` table: (family,
+    distribution) -> ``spell(family, "uniform" or "normal")``."""
+    return {(family, dist): spell(family, "uniform" if dist == "uniform" else "normal")
+            for family in ("glorot", "he", "lecun") for dist in ("uniform", "truncated_normal")}
 
 
 def named(table: dict[tuple[str, str], str], vs: dict[str, Any]) -> str | None:

@@ -9,16 +9,14 @@ from __future__ import annotations
 from ... import distributions as D
 from ...layout import compute_fans
 from ...spec import Axes
-from ...calls import FAR, JAX_TN_SAFE, Ctx, NativeCall, array_code, named, num, shape_code, vs_info
+from ...calls import FAR, JAX_TN_SAFE, Ctx, NativeCall, array_code, named, named_table, num, shape_code, vs_info
 
 __all__ = ["LAYOUT", "native_call"]
 
 #: The layout this framework stores weights in (the snippet's ``w`` is in it).
 LAYOUT = 'jax'
 
-_JAX_NAMED = {("glorot", "uniform"): "glorot_uniform", ("glorot", "truncated_normal"): "glorot_normal",
-              ("he", "uniform"): "he_uniform", ("he", "truncated_normal"): "he_normal",
-              ("lecun", "uniform"): "lecun_uniform", ("lecun", "truncated_normal"): "lecun_normal"}
+_JAX_NAMED = named_table(lambda family, dist: f"{family}_{dist}")  # glorot_uniform, he_normal ...
 
 
 def _jax_axes(c: Ctx) -> str | None:

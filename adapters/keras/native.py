@@ -8,16 +8,14 @@ from __future__ import annotations
 import math
 
 from ... import distributions as D
-from ...calls import FAR, Ctx, NativeCall, array_code, named, num, shape_code, vs_info
+from ...calls import FAR, Ctx, NativeCall, array_code, named, named_table, num, shape_code, vs_info
 
 __all__ = ["LAYOUT", "native_call"]
 
 #: The layout this framework stores weights in (the snippet's ``w`` is in it).
 LAYOUT = 'keras'
 
-_KERAS_NAMED = {("glorot", "uniform"): "GlorotUniform", ("glorot", "truncated_normal"): "GlorotNormal",
-                ("he", "uniform"): "HeUniform", ("he", "truncated_normal"): "HeNormal",
-                ("lecun", "uniform"): "LecunUniform", ("lecun", "truncated_normal"): "LecunNormal"}
+_KERAS_NAMED = named_table(lambda family, dist: family.capitalize() + dist.capitalize())  # GlorotUniform ...
 _KERAS_DIST = {"uniform": "uniform", "normal": "untruncated_normal", "truncated_normal": "truncated_normal"}
 
 
@@ -45,14 +43,14 @@ def native_call(c: Ctx) -> NativeCall:
                       f"init = keras.initializers.Constant(value=value)\nw = init({shape_code(c.shape)})", True,
                       "Constant(value=value)")
     if isinstance(d, D.STFTKernel):
-        window = f'"{d.window}"' if isinstance(d.window, str) and d.window != "none" else (
-            "None" if d.window == "none" else "window")
+        given = not isinstance(d.window, str)  # a window given as values: written out as an array
+        window = "window" if given else "None" if d.window == "none" else f'"{d.window}"'
         scaling = "None" if d.scaling == "none" else f'"{d.scaling}"'
         call = f'STFT(side="{d.side}", window={window}, scaling={scaling}, periodic={d.periodic})'
-        pre = "" if window != "window" else array_code(c, d.window, "window", tensor=False) + "\n"
+        head = "import keras\n" + (f"import numpy as np\n{array_code(c, d.window, 'window', tensor=False)}\n"
+                                   if given else "")
         c.notes.append("Keras computes cos/sin with its backend's float32 functions: equal to about 1 ulp")
-        return c.done(f"import keras\nimport numpy as np\n{pre}init = keras.initializers.{call}\n"
-                      f"w = init({shape_code(c.shape)})", True, call)
+        return c.done(f"{head}init = keras.initializers.{call}\nw = init({shape_code(c.shape)})", True, call)
     if isinstance(d, D.Constant):
         if d.value in (0.0, 1.0):
             return out("Zeros()" if d.value == 0 else "Ones()")
