@@ -647,7 +647,8 @@ class ConstantArray(_Fixed):
 
     def describe(self) -> str:
         how = "" if tuple(self.value.shape) == tuple(self.shape) else f" broadcast to {self.shape}"
-        return f"constant array {self.value.summary()}{how}"
+        text = self.value.summary()  # a large array's summary starts with "array (shape)"
+        return f"constant {'' if text.startswith('array') else 'array '}{text}{how}"
 
 
 @dataclass(frozen=True, kw_only=True)

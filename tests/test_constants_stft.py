@@ -293,7 +293,7 @@ def test_cli_explain_summarises(tmp_path) -> None:
     initspec.dump(initspec.parse({"scheme": "constant", "value": np.ones((100, 3))}), path)
     res = CliRunner().invoke(app, ["explain", str(path), "--shape", "100,3"])
     assert res.exit_code == 0, res.output
-    assert "constant array array (100, 3), min 1, max 1, sha256:" in res.output and len(res.output) < 4000
+    assert "law: constant array (100, 3), min 1, max 1, sha256:" in res.output and len(res.output) < 4000
 
 
 def _torch_model():
