@@ -248,3 +248,17 @@ def test_the_checks_reject_a_wrong_sampler(wrong: str) -> None:
     if wrong != "real_dtype":  # the same checks pass a right sampler at the same seed
         good = (rng.normal(0, s / math.sqrt(2), SHAPE) + 1j * rng.normal(0, s / math.sqrt(2), SHAPE))
         assert check_complex(good.astype(np.complex64), law, "complex64").passed
+
+
+def test_a_plan_fills_a_complex_torch_module_natively_and_portable_seeding_refuses() -> None:
+    m = torch.nn.Linear(512, 128, dtype=torch.complex64)
+    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "he", "distribution": "uniform"}},
+                      {"match": {"role": "bias"}, "init": {"scheme": "zeros"}}], "seed": 3}
+    initspec.apply(plan, m)
+    law = CL.complex_law(initspec.resolve({"scheme": "he", "distribution": "uniform"}, (128, 512), "torch"))
+    res = check_complex(m.weight.detach().numpy(), law, "complex64")
+    assert res.passed, res.report()
+    assert not m.bias.detach().abs().any()
+    with pytest.raises(SpecError, match="portable seeding draws real floats") as err:
+        initspec.apply({**plan, "seeding": "portable"}, m)
+    assert err.value.codes == ["unsupported_dtype"]
