@@ -36,6 +36,19 @@ def codes(fn) -> list[str]:
     return info.value.codes
 
 
+def assert_refused_before_any_draw(model, state_bytes, name: str) -> dict:
+    """A plan that draws floats into every parameter, applied to ``model`` whose parameter
+    ``name`` (walked last) holds integers: refused for that one, nothing drawn
+    (``state_bytes(model)`` as it was).  Returns the plan."""
+    before = state_bytes(model)
+    plan = {"rules": [{"match": {}, "init": {"scheme": "normal", "std": 1.0}}]}
+    with pytest.raises(SpecError) as e:
+        initspec.apply(plan, model)
+    assert e.value.errors[0].code == "unsupported_dtype" and name in str(e.value)
+    assert state_bytes(model) == before
+    return plan
+
+
 def written_manifest(manifest, tmp_path, backend: str) -> dict:
     """The manifest of a transactional apply on ``backend``, written to a file and read back
     (its kind, backend and mode checked, and every parameter's seed its own): its rows by

@@ -34,7 +34,8 @@ from initspec.adapters.jax.model import walk, write  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_draws_follow_the_table, assert_passes, block_of, seed_of, written_manifest  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
+from _shared import block_of, seed_of, written_manifest  # noqa: E402
 
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
@@ -475,12 +476,7 @@ def test_validation_happens_before_any_draw():
             self.steps = nnx.Param(jnp.zeros(3, jnp.int32))  # walked last
 
     net = Counter(nnx.Rngs(0))
-    before = nnx_bytes(net)
-    plan = {"rules": [{"match": {}, "init": {"scheme": "normal", "std": 1.0}}]}
-    with pytest.raises(SpecError) as e:
-        initspec.apply(plan, net)
-    assert e.value.errors[0].code == "unsupported_dtype" and "steps" in str(e.value)
-    assert nnx_bytes(net) == before
+    plan = assert_refused_before_any_draw(net, nnx_bytes, "steps")
     rows = initspec.plan(plan, linen_variables("mlp", "v")).rows
     with pytest.raises(SpecError) as e:
         write(net, rows)

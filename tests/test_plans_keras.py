@@ -30,7 +30,8 @@ from initspec.writer import fail_at  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_draws_follow_the_table, assert_passes, block_of, seed_of, written_manifest  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
+from _shared import block_of, seed_of, written_manifest  # noqa: E402
 
 L = keras.layers
 ops = keras.ops
@@ -389,12 +390,7 @@ def test_validation_happens_before_any_draw():
 
     inp = keras.Input((4,))
     model = keras.Model(inp, WithCounter(name="z")(L.Dense(4, name="fc")(inp)), name="v")
-    before = state_bytes(model)
-    plan = {"rules": [{"match": {}, "init": {"scheme": "normal", "std": 1.0}}]}
-    with pytest.raises(SpecError) as e:
-        initspec.apply(plan, model)
-    assert e.value.errors[0].code == "unsupported_dtype" and "z.steps" in str(e.value)
-    assert state_bytes(model) == before
+    plan = assert_refused_before_any_draw(model, state_bytes, "z.steps")
     with pytest.raises(SpecError) as e:  # the dry run shows it too (issue 13: the table checks dtypes)
         initspec.plan(plan, model)
     assert e.value.errors[0].code == "unsupported_dtype" and "z.steps" in str(e.value)

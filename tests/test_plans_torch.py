@@ -24,7 +24,8 @@ from initspec.adapters.torch.model import walk  # noqa: E402
 from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa: E402
 
 import _shared  # noqa: E402
-from _shared import assert_draws_follow_the_table, assert_passes, seed_of, written_manifest  # noqa: E402
+from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
+from _shared import seed_of, written_manifest  # noqa: E402
 
 nn = torch.nn
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
@@ -366,12 +367,7 @@ def test_meta_models_plan_but_do_not_apply():
 def test_validation_happens_before_any_draw():
     model = built(MLP, "validate")[0]
     model.steps = nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)  # last in order
-    before = state_bytes(model)
-    plan = {"rules": [{"match": {}, "init": {"scheme": "normal", "std": 1.0}}]}
-    with pytest.raises(SpecError) as e:
-        initspec.apply(plan, model)
-    assert e.value.errors[0].code == "unsupported_dtype" and "steps" in str(e.value)
-    assert state_bytes(model) == before
+    assert_refused_before_any_draw(model, state_bytes, "steps")
 
 
 def test_lazy_modules_and_foreign_objects_are_refused():
