@@ -125,6 +125,10 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[int, ...], str]] = {
     "torch.eye": ({"scheme": "torch.eye"}, (128, 256), "torch"),
     "flax.embed": ({"scheme": "flax.embed"}, (1000, 64), "flax"),
     "keras.stft": ({"scheme": "keras.stft"}, (512, 1, 257), "keras"),
+    "torch.constant": ({"scheme": "torch.constant", "val": 0.5}, (128, 256), "torch"),
+    "jax.constant": ({"scheme": "jax.constant", "value": [0.5, -0.5]}, (3, 2), "jax"),
+    "flax.constant": ({"scheme": "flax.constant", "value": [0.5, -0.5]}, (3, 2), "flax"),
+    "keras.constant": ({"scheme": "keras.constant", "value": 0.5}, (256, 128), "keras"),
     "jax.delta_orthogonal": ({"scheme": "jax.delta_orthogonal"}, (3, 3, 16, 32), "jax"),
     "flax.delta_orthogonal": ({"scheme": "flax.delta_orthogonal"}, (3, 3, 16, 32), "flax"),
 }

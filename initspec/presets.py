@@ -36,12 +36,13 @@ from ._types import (
     Real,
     StrictInt,
 )
-from .arrays import ArrayValue, or_array
+from .arrays import ArrayValue, ConstantValue, or_array
 from .spec import (
     PLAIN_SCHEMES,
     SCHEME_ALIASES,
     Axes,
     BaseSpec,
+    Constant,
     DeltaOrthogonal,
     Dirac,
     Glorot,
@@ -185,6 +186,19 @@ def _torch_he(distribution: str, a: float, mode: str, nonlinearity: str) -> He:
 # ----------------------------------------------------------------------------- PyTorch
 
 
+class TorchConstant(Preset):
+    """``constant_(w, val)``: a number only (torch.nn.init has no array constant; write
+    ``{scheme: constant, value: [...]}`` for one)."""
+
+    native: ClassVar[str] = "torch.nn.init.constant_(w, val)"
+    scheme: Literal["torch.constant"]
+    val: Real
+    """The value of every element (torch's `val`)."""
+
+    def expand(self) -> BaseSpec:
+        return Constant(scheme="constant", value=self.val)
+
+
 class TorchUniform(Preset):
     native: ClassVar[str] = "torch.nn.init.uniform_(w, a, b)"
     scheme: Literal["torch.uniform"]
@@ -324,6 +338,18 @@ class TorchSparse(Preset):
 # ----------------------------------------------------------------------------- Keras 3 / tf.keras
 
 
+class KerasConstant(Preset):
+    """``Constant(value)``: a number, or an array Keras broadcasts to the shape (the rule of
+    ``{scheme: constant}``)."""
+
+    native: ClassVar[str] = "keras.initializers.Constant(value)"
+    scheme: Literal["keras.constant"]
+    value: ConstantValue = 0.0
+
+    def expand(self) -> BaseSpec:
+        return Constant(scheme="constant", value=self.value)
+
+
 class KerasRandomNormal(Preset):
     native: ClassVar[str] = "keras.initializers.RandomNormal(mean, stddev)"
     scheme: Literal["keras.random_normal"]
@@ -426,6 +452,18 @@ class KerasSTFT(Preset):
 
 
 # ----------------------------------------------------------------------------- JAX / Flax (flax.* are aliases)
+
+
+class JaxConstant(Preset):
+    """``constant(value)`` is ``jnp.full(shape, value)``: a number, or an array broadcast to the
+    shape (the rule of ``{scheme: constant}``)."""
+
+    native: ClassVar[str] = "jax.nn.initializers.constant(value)"
+    scheme: Literal[_jax_aliases(("jax.constant",))]  # type: ignore[valid-type]
+    value: ConstantValue
+
+    def expand(self) -> BaseSpec:
+        return Constant(scheme="constant", value=self.value)
 
 
 class JaxNormal(Preset):

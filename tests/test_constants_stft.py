@@ -571,3 +571,23 @@ def test_stft_native_call_is_keras_stft() -> None:
     np.testing.assert_allclose(_run_native(call), dist.values("float32").transpose(2, 1, 0), atol=1e-6)
     for fw in ("torch", "jax", "numpy"):
         assert calls[fw].code is None and "no stft initializer" in calls[fw].note
+
+
+# ----------------------------------------------------------------------------- the constant presets
+
+
+def test_constant_presets_take_arrays_where_the_framework_does() -> None:
+    keras = pytest.importorskip("keras")
+    jax = pytest.importorskip("jax")
+    value = np.asarray([[0.5], [-2.0]], np.float32)
+    keras_law = initspec.resolve({"scheme": "keras.constant", "value": value}, (2, 3), "keras")
+    np.testing.assert_array_equal(keras_law.values("float32"),
+                                  np.asarray(keras.initializers.Constant(value)((2, 3), dtype="float32")))
+    jax_law = initspec.resolve({"scheme": "flax.constant", "value": value}, (2, 3), "jax")
+    np.testing.assert_array_equal(jax_law.values("float32"),
+                                  np.asarray(jax.nn.initializers.constant(value)(jax.random.key(0), (2, 3))))
+    assert initspec.parse({"scheme": "keras.constant"}).expand().to_dict() == {"scheme": "constant", "value": 0.0}
+    assert initspec.parse({"scheme": "torch.constant", "val": 3}).expand().to_dict() == {"scheme": "constant",
+                                                                                         "value": 3.0}
+    # torch.nn.init.constant_ takes a number only
+    assert codes(lambda: initspec.parse({"scheme": "torch.constant", "val": [1.0, 2.0]})) == ["wrong_type"]

@@ -267,7 +267,8 @@ def test_every_plain_scheme_and_preset_resolves():
              "lecun": {"distribution": "uniform"}, "sparse": {"sparsity": 0.1}, "torch.default_bias": {"fan_in": 4},
              "torch.recurrent_default": {"hidden_size": 4}, "torch.sparse": {"sparsity": 0.1},
              "jax.variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"},
-             "flax.variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"}}
+             "flax.variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "uniform"},
+             "torch.constant": {"val": 0.5}, "jax.constant": {"value": [0.5, 1.0, 2.0, 4.0]}}
     shapes = {"dirac": (4, 4, 3), "delta_orthogonal": (4, 4, 3), "torch.dirac": (4, 4, 3),
               "jax.delta_orthogonal": (4, 4, 3), "flax.delta_orthogonal": (4, 4, 3),
               "keras.stft": (5, 1, 8)}  # torch layout: (fft_bins, 1, frame_length)

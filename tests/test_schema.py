@@ -180,7 +180,7 @@ def test_every_scheme_has_a_minimal_valid_instance(validator: jsonschema.Draft20
     from initspec.parsing import SCHEMES
 
     fill = {"distribution": "uniform", "std": 0.1, "value": 0.5, "low": -1.0, "high": 1.0, "sparsity": 0.1,
-            "mode": "fan_in", "scale": 1.0, "fan_in": 16, "hidden_size": 8}
+            "mode": "fan_in", "scale": 1.0, "fan_in": 16, "hidden_size": 8, "val": 0.5}
     for name, cls in SCHEMES.items():
         data = {"scheme": name}
         for field, info in cls.model_fields.items():
