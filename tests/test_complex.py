@@ -262,3 +262,17 @@ def test_a_plan_fills_a_complex_torch_module_natively_and_portable_seeding_refus
     with pytest.raises(SpecError, match="portable seeding draws real floats") as err:
         initspec.apply({**plan, "seeding": "portable"}, m)
     assert err.value.codes == ["unsupported_dtype"]
+
+
+@pytest.mark.parametrize("distribution", ["normal", "uniform", "truncated_normal"])
+def test_the_jax_adapter_draws_what_jax_draws_for_the_same_key(distribution: str) -> None:
+    """Same key, same split into real/imaginary (or modulus/angle) keys, same transforms:
+    initspec's complex variance scaling equals jax.nn.initializers' up to float32 rounding."""
+    import jax
+
+    from initspec.adapters import jax as isj
+
+    key = jax.random.key(_seed(f"same-key/{distribution}"))
+    ours = np.asarray(isj.initializer({"scheme": "he", "distribution": distribution})(key, (64, 32), "complex64"))
+    theirs = np.asarray(jax.nn.initializers.variance_scaling(2.0, "fan_in", distribution)(key, (64, 32), "complex64"))
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
