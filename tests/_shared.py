@@ -49,6 +49,27 @@ def assert_refused_before_any_draw(model, state_bytes, name: str) -> dict:
     return plan
 
 
+def assert_failing_store_restores(monkeypatch, plan, model, state_bytes, storages: list, method: str):
+    """A failure inside the commit: ``method`` (what writes a value into one of ``storages``,
+    the model's variables) raises for the one half-way through; a transactional apply
+    restores every one already written (``state_bytes(model)`` as it was)."""
+    before = state_bytes(model)
+    victim = storages[len(storages) // 2]
+    cls = type(victim)
+    real = getattr(cls, method)
+
+    def store(self, value, **kw):
+        if self is victim:
+            raise RuntimeError(f"{method} failed")
+        return real(self, value, **kw)
+
+    monkeypatch.setattr(cls, method, store)
+    with pytest.raises(RuntimeError, match=f"{method} failed"):
+        initspec.apply(plan, model, seed=6, transactional=True)
+    monkeypatch.setattr(cls, method, real)
+    assert state_bytes(model) == before
+
+
 def written_manifest(manifest, tmp_path, backend: str) -> dict:
     """The manifest of a transactional apply on ``backend``, written to a file and read back
     (its kind, backend and mode checked, and every parameter's seed its own): its rows by

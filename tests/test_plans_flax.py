@@ -35,7 +35,7 @@ from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa:
 
 import _shared  # noqa: E402
 from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
-from _shared import block_of, seed_of, written_manifest  # noqa: E402
+from _shared import assert_failing_store_restores, block_of, seed_of, written_manifest  # noqa: E402
 
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
 #: test models' sizes, so every random parameter reaches N_SAMPLES draws).
@@ -648,21 +648,8 @@ def test_nnx_failure_inside_a_draw_at_every_step_changes_nothing(failure):
 
 def test_nnx_failing_assignment_restores_the_params_already_assigned(monkeypatch):
     model = _fault_model()
-    before = nnx_bytes(model)
     params = [r.param.handle.param for r in initspec.plan(LSTM_PLAN, model)]
-    victim = params[len(params) // 2]
-    real_set = type(victim).set_value
-
-    def set_value(self, value, **kw):
-        if self is victim:
-            raise RuntimeError("set_value failed")
-        return real_set(self, value, **kw)
-
-    monkeypatch.setattr(type(victim), "set_value", set_value)
-    with pytest.raises(RuntimeError, match="set_value failed"):
-        initspec.apply(LSTM_PLAN, model, seed=6, transactional=True)
-    monkeypatch.setattr(type(victim), "set_value", real_set)
-    assert nnx_bytes(model) == before
+    assert_failing_store_restores(monkeypatch, LSTM_PLAN, model, nnx_bytes, params, "set_value")
 
 
 # ============================================================================ seeding

@@ -31,7 +31,7 @@ from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa:
 
 import _shared  # noqa: E402
 from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
-from _shared import block_of, seed_of, written_manifest  # noqa: E402
+from _shared import assert_failing_store_restores, block_of, seed_of, written_manifest  # noqa: E402
 
 L = keras.layers
 ops = keras.ops
@@ -440,22 +440,8 @@ def test_failure_at_every_draw_changes_nothing(exc):
 def test_failing_assign_restores_the_variables_already_assigned(monkeypatch):
     """A failure inside the commit (an assign that raises half-way through the variables)."""
     model = _fault_model()
-    before = state_bytes(model)
     variables = [r.param.handle.variable for r in initspec.plan(LSTM_PLAN, model)]
-    victim = variables[len(variables) // 2]
-    cls = type(victim)
-    real_assign = cls.assign
-
-    def assign(self, value):
-        if self is victim:
-            raise RuntimeError("assign failed")
-        return real_assign(self, value)
-
-    monkeypatch.setattr(cls, "assign", assign)
-    with pytest.raises(RuntimeError, match="assign failed"):
-        initspec.apply(LSTM_PLAN, model, seed=6, transactional=True)
-    monkeypatch.setattr(cls, "assign", real_assign)
-    assert state_bytes(model) == before
+    assert_failing_store_restores(monkeypatch, LSTM_PLAN, model, state_bytes, variables, "assign")
 
 
 # ============================================================================ seeding
