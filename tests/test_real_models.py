@@ -8,8 +8,10 @@ and ResNet in strict mode without a guessed layout."""
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -26,49 +28,9 @@ from initspec.plans import PlanWarning
 nn = torch.nn
 N_LAYER, N_EMBD = 2, 64
 
-#: Where each class of the registry lives in transformers 5.23 (for the registry's check).
-HF_NORM_MODULES = {
-    "BailingHybridRMSNormGated": "bailing_hybrid.modeling_bailing_hybrid",
-    "BambaRMSNormGated": "bamba.modeling_bamba", "CohereLayerNorm": "cohere.modeling_cohere",
-    "DeepseekV2RMSNorm": "deepseek_v2.modeling_deepseek_v2", "DeepseekV3RMSNorm": "deepseek_v3.modeling_deepseek_v3",
-    "FalconH1RMSNormGated": "falcon_h1.modeling_falcon_h1", "Gemma2RMSNorm": "gemma2.modeling_gemma2",
-    "Gemma3RMSNorm": "gemma3.modeling_gemma3", "Gemma3nRMSNorm": "gemma3n.modeling_gemma3n",
-    "Gemma4RMSNorm": "gemma4.modeling_gemma4", "GemmaRMSNorm": "gemma.modeling_gemma",
-    "Glm4RMSNorm": "glm4.modeling_glm4", "Glm5NextTextRMSNormGated": "glm5_next.modeling_glm5_next",
-    "GlmRMSNorm": "glm.modeling_glm", "GptOssRMSNorm": "gpt_oss.modeling_gpt_oss",
-    "GraniteMoeHybridRMSNormGated": "granitemoehybrid.modeling_granitemoehybrid",
-    "GraniteRMSNorm": "granite.modeling_granite", "HeliumRMSNorm": "helium.modeling_helium",
-    "Idefics2RMSNorm": "idefics2.modeling_idefics2", "Idefics3RMSNorm": "idefics3.modeling_idefics3",
-    "IdeficsRMSNorm": "idefics.modeling_idefics", "ImageGPTLayerNorm": "imagegpt.modeling_imagegpt",
-    "JambaRMSNorm": "jamba.modeling_jamba", "KimiLinearRMSNormGated": "kimi_linear.modeling_kimi_linear",
-    "Llama4TextRMSNorm": "llama4.modeling_llama4", "LlamaRMSNorm": "llama.modeling_llama",
-    "LongT5LayerNorm": "longt5.modeling_longt5", "MT5LayerNorm": "mt5.modeling_mt5",
-    "Mamba2RMSNorm": "mamba2.modeling_mamba2", "MambaRMSNorm": "mamba.modeling_mamba",
-    "MambaRMSNormGated": "mamba2.modeling_mamba2", "MiniMaxM3VLRMSNorm": "minimax_m3_vl.modeling_minimax_m3_vl",
-    "MistralRMSNorm": "mistral.modeling_mistral", "MixtralRMSNorm": "mixtral.modeling_mixtral",
-    "MllamaTextRMSNorm": "mllama.modeling_mllama",
-    "MuseGlimmerTextCenteredRMSNorm": "muse_glimmer.modeling_muse_glimmer",
-    "MuseSparkTextCenteredRMSNorm": "muse_spark.modeling_muse_spark",
-    "MuseSparkTextInputScaledRMSNorm": "muse_spark.modeling_muse_spark",
-    "NemotronHRMSNormGated": "nemotron_h.modeling_nemotron_h", "NemotronLayerNorm1P": "nemotron.modeling_nemotron",
-    "Olmo2RMSNorm": "olmo2.modeling_olmo2", "Olmo3RMSNorm": "olmo3.modeling_olmo3",
-    "OlmoHybridRMSNormGated": "olmo_hybrid.modeling_olmo_hybrid", "OlmoeRMSNorm": "olmoe.modeling_olmoe",
-    "Phi3RMSNorm": "phi3.modeling_phi3", "PixtralRMSNorm": "pixtral.modeling_pixtral",
-    "Qwen2MoeRMSNorm": "qwen2_moe.modeling_qwen2_moe", "Qwen2RMSNorm": "qwen2.modeling_qwen2",
-    "Qwen2VLRMSNorm": "qwen2_vl.modeling_qwen2_vl", "Qwen2_5_VLRMSNorm": "qwen2_5_vl.modeling_qwen2_5_vl",
-    "Qwen3MoeRMSNorm": "qwen3_moe.modeling_qwen3_moe", "Qwen3NextRMSNorm": "qwen3_next.modeling_qwen3_next",
-    "Qwen3NextRMSNormGated": "qwen3_next.modeling_qwen3_next", "Qwen3RMSNorm": "qwen3.modeling_qwen3",
-    "Qwen3_5MoeRMSNorm": "qwen3_5_moe.modeling_qwen3_5_moe",
-    "Qwen3_5MoeRMSNormGated": "qwen3_5_moe.modeling_qwen3_5_moe", "Qwen3_5RMSNorm": "qwen3_5.modeling_qwen3_5",
-    "Qwen3_5RMSNormGated": "qwen3_5.modeling_qwen3_5", "Qwen4ExpTextRMSNorm": "qwen4_exp.modeling_qwen4_exp",
-    "Qwen4ExpTextRMSNormGated": "qwen4_exp.modeling_qwen4_exp",
-    "RecurrentGemmaRMSNorm": "recurrent_gemma.modeling_recurrent_gemma",
-    "SmolLM3RMSNorm": "smollm3.modeling_smollm3", "Step3p7RMSNorm": "step3p7.modeling_step3p7",
-    "T5Gemma2RMSNorm": "t5gemma2.modeling_t5gemma2", "T5GemmaRMSNorm": "t5gemma.modeling_t5gemma",
-    "T5LayerNorm": "t5.modeling_t5", "UMT5LayerNorm": "umt5.modeling_umt5",
-    "VaultGemmaRMSNorm": "vaultgemma.modeling_vaultgemma", "VideoPrismLayerNorm": "videoprism.modeling_videoprism",
-    "Zamba2RMSNormGated": "zamba2.modeling_zamba2",
-}
+#: The transformers 5.23 model folder of each class of the registry (for the registry's check):
+#: the class lives in ``transformers.models.<folder>.modeling_<folder>``.
+HF_NORM_FOLDERS: dict[str, str] = json.loads((Path(__file__).parent / "hf_norm_folders.json").read_text())
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -401,10 +363,10 @@ def test_probe_changes_nothing():
 
 
 def test_registry_matches_the_probe_on_every_buildable_class():
-    assert set(HF_NORM_MODULES) == set(_layers.HF_NORMS)
+    assert set(HF_NORM_FOLDERS) == set(_layers.HF_NORMS)
     checked = 0
-    for name, where in HF_NORM_MODULES.items():
-        cls = getattr(importlib.import_module(f"transformers.models.{where}"), name)
+    for name, folder in HF_NORM_FOLDERS.items():
+        cls = getattr(importlib.import_module(f"transformers.models.{folder}.modeling_{folder}"), name)
         module = None
         for args, kwargs in (((16,), {}), ((16,), {"group_size": 16}), ((), {"hidden_size": 16})):
             try:
