@@ -591,3 +591,33 @@ def test_constant_presets_take_arrays_where_the_framework_does() -> None:
                                                                                          "value": 3.0}
     # torch.nn.init.constant_ takes a number only
     assert codes(lambda: initspec.parse({"scheme": "torch.constant", "val": [1.0, 2.0]})) == ["wrong_type"]
+
+
+def test_a_plan_reproduces_keras_stft_spectrogram_kernels() -> None:
+    """Rules by path give an STFTSpectrogram layer the kernels Keras builds for it."""
+    keras = pytest.importorskip("keras")
+    layer = keras.layers.STFTSpectrogram(mode="log", frame_length=16, frame_step=4, fft_length=16, window="hamming",
+                                         periodic=True, name="spec")
+    model = keras.Sequential([keras.Input((64, 1)), layer])
+    built = {k: np.asarray(getattr(layer, k)).copy() for k in ("real_kernel", "imag_kernel")}
+    common = {"window": "hamming", "periodic": True}
+    plan = {"rules": [{"match": {"path": "spec.real_kernel"}, "init": {"scheme": "keras.stft", **common}},
+                      {"match": {"path": "spec.imag_kernel"}, "init": {"scheme": "keras.stft", "side": "imag",
+                                                                        **common}}]}
+    for k in built:
+        getattr(layer, k).assign(np.zeros_like(built[k]))
+    initspec.apply(plan, model)
+    for k, want in built.items():
+        np.testing.assert_allclose(np.asarray(getattr(layer, k)), want, rtol=0, atol=1e-6, err_msg=k)
+
+
+def test_initspec_keras_initializers_serialize_arrays_and_stft() -> None:
+    keras = pytest.importorskip("keras")
+    import initspec.adapters.keras as ik
+
+    for spec, shape in [({"scheme": "constant", "value": [[1.5], [2.0]]}, (2, 3)),
+                        ({"scheme": "keras.stft", "side": "imag"}, (8, 1, 5))]:
+        init = ik.initializer(spec)
+        config = json.loads(json.dumps(keras.initializers.serialize(init)))
+        again = keras.initializers.deserialize(config)
+        np.testing.assert_array_equal(np.asarray(again(shape)), np.asarray(init(shape)))
