@@ -118,13 +118,7 @@ class _ThirdParty(Driver):
 
     name = "third_party"
     layout = "torch"
-    factor = 1.0
-
-    def available(self) -> tuple[bool, str]:
-        return True, ""
-
-    def devices(self) -> list[Device]:
-        return [Device("cpu", "cpu")]
+    factor = 1.0  # available() and devices(): the Driver defaults, the CPU alone
 
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
                device: Device | None = None) -> np.ndarray:

@@ -18,12 +18,6 @@ class NumpyDriver(Driver):
     mutable = True
     complex_dtypes = True
 
-    def available(self) -> tuple[bool, str]:
-        return True, ""
-
-    def devices(self) -> list[Device]:
-        return [Device("cpu", "cpu")]
-
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
                device: Device | None = None) -> np.ndarray:
         from . import initializer

@@ -80,13 +80,15 @@ class Driver(ABC):
     #: Why the backend draws no complex tensors.
     no_complex: ClassVar[str] = "the backend draws no complex tensors"
 
-    @abstractmethod
     def available(self) -> tuple[bool, str]:
-        """(True, "") when the framework is installed, else (False, why and how to fix)."""
+        """(True, "") when the framework is installed, else (False, why and how to fix); by
+        default (True, ""), a backend with nothing to install beyond initspec's dependencies."""
+        return True, ""
 
-    @abstractmethod
     def devices(self) -> list[Device]:
-        """Every device, discovered now; absent ones with ``present=False`` and a reason."""
+        """Every device, discovered now; absent ones with ``present=False`` and a reason; by
+        default the CPU alone."""
+        return [Device("cpu", "cpu")]
 
     @abstractmethod
     def sample(self, spec: Any, shape: tuple[int, ...], layout: Any, seed: int, dtype: str,
