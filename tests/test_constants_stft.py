@@ -621,3 +621,16 @@ def test_initspec_keras_initializers_serialize_arrays_and_stft() -> None:
         config = json.loads(json.dumps(keras.initializers.serialize(init)))
         again = keras.initializers.deserialize(config)
         np.testing.assert_array_equal(np.asarray(again(shape)), np.asarray(init(shape)))
+
+
+def test_a_flax_plan_writes_the_exact_arrays() -> None:
+    jax = pytest.importorskip("jax")
+    nn = pytest.importorskip("flax.linen")
+    variables = nn.Dense(3).init(jax.random.key(0), np.ones((1, 2), np.float32))
+    kernel = np.asarray(EXACT).T  # Flax stores (in, out)
+    plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "constant", "value": kernel}},
+                      {"match": {"role": "bias"}, "init": {"scheme": "jax.constant", "value": [0.5, 1.0, 2.0]}}]}
+    for seeding in ("native", "portable"):
+        params = initspec.apply({**plan, "seeding": seeding}, variables).params["params"]
+        np.testing.assert_array_equal(np.asarray(params["kernel"]), kernel)
+        np.testing.assert_array_equal(np.asarray(params["bias"]), [0.5, 1.0, 2.0])
