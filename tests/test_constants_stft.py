@@ -627,7 +627,7 @@ def test_a_flax_plan_writes_the_exact_arrays() -> None:
     jax = pytest.importorskip("jax")
     nn = pytest.importorskip("flax.linen")
     variables = nn.Dense(3).init(jax.random.key(0), np.ones((1, 2), np.float32))
-    kernel = np.asarray(EXACT).T  # Flax stores (in, out)
+    kernel = np.asarray(EXACT)  # Flax stores (in, out): (2, 3)
     plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "constant", "value": kernel}},
                       {"match": {"role": "bias"}, "init": {"scheme": "jax.constant", "value": [0.5, 1.0, 2.0]}}]}
     for seeding in ("native", "portable"):
