@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from .errors import ErrorDetail, SpecError
 
-__all__ = ["Target", "Checkpoint", "write", "problems", "row_errors", "fail_at"]
+__all__ = ["Target", "InPlaceTarget", "Checkpoint", "write", "problems", "row_errors", "fail_at"]
 
 #: ``checkpoint(stage, path)``: called before every draw ("draw"); it may raise.
 Checkpoint = Callable[[str, str], None]
@@ -54,6 +54,21 @@ class Target(Protocol):
 
     def result(self) -> Any:
         """What :func:`write` returns: the model, or the new parameters."""
+
+
+class InPlaceTarget:
+    """The part of a :class:`Target` that every backend drawing into the model itself shares:
+    the model, whether it draws portable values (``seeding``: ``native`` or ``portable``)
+    and the model as the result."""
+
+    in_place = True
+
+    def __init__(self, model: Any, seeding: str = "native") -> None:
+        self.model = model
+        self.portable = seeding == "portable"
+
+    def result(self) -> Any:
+        return self.model
 
 
 def row_errors(row: Any, exc: SpecError) -> list[ErrorDetail]:

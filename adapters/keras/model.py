@@ -356,17 +356,14 @@ def _leaf(variable: Any) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-class _Target:
+class _Target(writer.InPlaceTarget):
     """The writer's view of a Keras model: each row is drawn and assigned to its variable
     (native: the backend's generator, seeded with the row's seed; portable: the NumPy values
     of :func:`initspec.portable.draw_stored` in the canonical order)."""
 
-    in_place = True
-
     def __init__(self, model: Any, seeding: str = "native"):
-        self.model = model
+        super().__init__(model, seeding)
         self.keras = require("keras")
-        self.portable = seeding == "portable"
 
     def check(self, row: Any) -> list[ErrorDetail]:
         handle = row.param.handle
@@ -405,9 +402,6 @@ class _Target:
 
     def restore(self, storage: Any, old: Any) -> None:
         storage.assign(old)
-
-    def result(self) -> Any:
-        return self.model
 
 
 def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,

@@ -132,16 +132,10 @@ def walk(model: Any) -> list[ParamInfo]:
     return infos
 
 
-class _Target:
+class _Target(writer.InPlaceTarget):
     """The writer's view of a NumPy mapping: draws go straight into the arrays (native:
     ``np.random.default_rng(row.seed)``; portable: :func:`initspec.portable.draw_stored` in
     the canonical order)."""
-
-    in_place = True
-
-    def __init__(self, model: Any, seeding: str = "native"):
-        self.model = model
-        self.portable = seeding == "portable"
 
     def check(self, row: Any) -> list[ErrorDetail]:
         arr = row.param.handle
@@ -179,9 +173,6 @@ class _Target:
 
     def restore(self, storage: np.ndarray, old: np.ndarray) -> None:
         storage[...] = old
-
-    def result(self) -> Any:
-        return self.model
 
 
 def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,

@@ -371,7 +371,7 @@ def _meta_error(paths: list[str]) -> ErrorDetail:
         loc=(paths[0],), value="meta")
 
 
-class _Target:
+class _Target(writer.InPlaceTarget):
     """The writer's view of an ``nn.Module``: rows are drawn in place into (views of) the
     parameters - native: each with a ``torch.Generator`` on the parameter's device seeded
     from the row's seed; portable: :func:`initspec.portable.draw_stored` values copied in.
@@ -379,12 +379,9 @@ class _Target:
     its own (:func:`initspec.adapters.torch.random.fill_region`).  An embedding's
     ``padding_idx`` row is zeroed after drawing."""
 
-    in_place = True
-
     def __init__(self, model: Any, rows: list[Any], seeding: str = "native"):
-        self.model = model
+        super().__init__(model, seeding)
         self.torch = require("torch")
-        self.portable = seeding == "portable"
         meta = [row for row in rows if isinstance(row.param.handle, _Handle) and row.param.handle.tensor.is_meta]
         self._first_meta = meta[0] if meta else None
         self._meta = _meta_error([row.param.native_path for row in meta]) if meta else None
@@ -454,9 +451,6 @@ class _Target:
 
     def restore(self, t: Any, old: Any) -> None:
         local_box(t)[0].copy_(old)
-
-    def result(self) -> Any:
-        return self.model
 
 
 def write(model: Any, rows: Any, *, transactional: bool = False, checkpoint: writer.Checkpoint | None = None,
