@@ -93,6 +93,24 @@ def applies_needed(numel: int, max_applies: int) -> int:
     return k
 
 
+def lstm_manifest_rows(plan, model, tmp_path, backend: str, *, forget_bias: str, recurrent: tuple[str, str],
+                       embedding: str):
+    """A transactional apply of a backend's LSTM test plan (forget-gate biases 1, recurrent
+    weights orthogonal, embeddings std 0.1) and its manifest, written and read back
+    (:func:`written_manifest`): the forget-gate block of the bias ``forget_bias``, the
+    (path, gate) block ``recurrent`` of a recurrent weight (256 x 256) and the embedding
+    (stored at ``embedding``) checked.  Returns the manifest and its rows."""
+    m = initspec.apply(plan, model, transactional=True)
+    rows = written_manifest(m, tmp_path, backend)
+    f = rows[(forget_bias, "f")]
+    assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
+    rk = rows[recurrent]
+    assert rk["spec"]["scheme"] == "orthogonal" and rk["shape"] == [256, 256]
+    emb = rows[("emb.embedding", None)]
+    assert emb["native_path"] == embedding and emb["std"] == pytest.approx(0.1)
+    return m, rows
+
+
 def assert_draws_follow_the_table(plan, model, case_id: str, read, *, max_applies: int):
     """Every row's drawn values pass check_samples against the row's resolved law, pooled over
     applies of ``plan`` to ``model`` with different seeds until ``N_SAMPLES`` draws

@@ -31,7 +31,7 @@ from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa:
 
 import _shared  # noqa: E402
 from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
-from _shared import assert_failing_store_restores, block_of, seed_of, written_manifest  # noqa: E402
+from _shared import assert_failing_store_restores, block_of, lstm_manifest_rows, seed_of  # noqa: E402
 
 L = keras.layers
 ops = keras.ops
@@ -489,17 +489,11 @@ def test_seeding_is_per_path_not_order_and_reapply_is_identical():
 
 
 def test_manifest_json(tmp_path):
-    model = built(lstm_model, "manifest")[0]
-    m = initspec.apply(LSTM_PLAN, model, transactional=True)
-    rows = written_manifest(m, tmp_path, "keras")
-    f = rows[("lstm.bias", "f")]
-    assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
-    rk = rows[("lstm.recurrent_weight", "g")]
-    assert rk["spec"]["scheme"] == "orthogonal" and rk["shape"] == [256, 256]
+    _, rows = lstm_manifest_rows(LSTM_PLAN, built(lstm_model, "manifest")[0], tmp_path, "keras",
+                                 forget_bias="lstm.bias", recurrent=("lstm.recurrent_weight", "g"),
+                                 embedding="rnn/emb/embeddings")
     gb = rows[("gru.bias", "r")]
     assert gb["shape"] == [2, 256] and gb["block_slice"] == {"axis": 1, "start": 256, "stop": 512}
-    emb = rows[("emb.embedding", None)]
-    assert emb["native_path"] == "rnn/emb/embeddings" and emb["std"] == pytest.approx(0.1)
 
 
 def test_saved_model_loads_back_with_the_applied_weights(tmp_path):

@@ -25,7 +25,7 @@ from initspec.testing import N_SAMPLES, check_samples, check_two_sample  # noqa:
 
 import _shared  # noqa: E402
 from _shared import assert_draws_follow_the_table, assert_passes, assert_refused_before_any_draw  # noqa: E402
-from _shared import seed_of, written_manifest  # noqa: E402
+from _shared import lstm_manifest_rows, seed_of  # noqa: E402
 
 nn = torch.nn
 #: Pooling small tensors over applies: at most this many applies per parameter (a guard on the
@@ -476,15 +476,8 @@ def test_seeding_is_per_path_not_order_and_reapply_is_identical():
 
 
 def test_manifest_json(tmp_path):
-    model = built(LSTMModel, "manifest")[0]
-    m = initspec.apply(LSTM_PLAN, model, transactional=True)
-    rows = written_manifest(m, tmp_path, "torch")
-    f = rows[("lstm.bias_ih_l0", "f")]
-    assert f["block_slice"] == {"axis": 0, "start": 256, "stop": 512} and f["law"] == "constant 1"
-    hh = rows[("lstm.weight_hh_l0", "g")]
-    assert hh["spec"]["scheme"] == "orthogonal" and hh["shape"] == [256, 256]
-    emb = rows[("emb.embedding", None)]
-    assert emb["native_path"] == "emb.weight" and emb["std"] == pytest.approx(0.1)
+    lstm_manifest_rows(LSTM_PLAN, built(LSTMModel, "manifest")[0], tmp_path, "torch", forget_bias="lstm.bias_ih_l0",
+                       recurrent=("lstm.weight_hh_l0", "g"), embedding="emb.weight")
 
 
 FACTORY_MODULE = """
