@@ -42,8 +42,7 @@ import numpy as np
 from . import distributions as D
 from .errors import SpecError
 
-__all__ = ["COMPLEX_DTYPES", "PART_DTYPES", "JAX_TRUNC_CORRECTION", "Complex", "complex_law", "rule_of",
-           "is_complex"]
+__all__ = ["COMPLEX_DTYPES", "PART_DTYPES", "JAX_TRUNC_CORRECTION", "Complex", "complex_law", "rule_of"]
 
 #: The complex dtypes, and the real dtype of each one's parts.
 COMPLEX_DTYPES = ("complex64", "complex128")
@@ -56,10 +55,6 @@ JAX_TRUNC_CORRECTION = 0.95311164380491208
 
 Form = Literal["parts", "disk", "truncated_disk"]
 Rule = Literal["generic", "torch", "jax", "keras"]
-
-
-def is_complex(name: str) -> bool:
-    return name in COMPLEX_DTYPES
 
 
 @dataclass(frozen=True, kw_only=True)
