@@ -34,7 +34,7 @@ from .errors import ShapeError, SpecError
 
 __all__ = [
     "FLOAT_DTYPES", "COMPLEX_DTYPES", "dtype_name", "np_dtype", "work_dtype", "check_dtype", "check_fits", "check_seed", "float_info",
-    "unsupported_dtype", "inward", "MAX_SEED", "NORMAL_REACH",
+    "unsupported_dtype", "inward", "MAX_SEED", "law_shape", "NORMAL_REACH",
     "Truncation", "truncation", "candidates", "haar",
 ]
 
@@ -377,6 +377,29 @@ def check_seed(seed: Any, what: str = "seed") -> int:
         raise SpecError.single("bad_seed", f"{what} must be an integer from 0 to 2**64 - 1", loc=(what,),
                                value=shown)
     return value
+
+
+def law_shape(dist: Any, shape: Any = None) -> tuple[int, ...]:
+    """The shape a backend's low-level ``sample`` draws the resolved law ``dist`` in:
+    ``shape`` checked as :func:`initspec.resolve` checks it (``None``: the shape the law was
+    resolved for).  A :class:`~initspec.SpecError` when ``dist`` is not a resolved law, or a
+    law that fills a given shape (orthogonal, identity, dirac ...) gets another one."""
+    from .layout import check_shape
+
+    if not isinstance(dist, D.Distribution):
+        raise SpecError.single("wrong_type", "sample draws a resolved law: pass initspec.resolve(spec, shape, layout), "
+                               "or call the backend's initializer(spec)", loc=("dist",), value=type(dist).__name__)
+    own = getattr(dist, "shape", None)
+    if shape is None:
+        shape = own if own is not None else getattr(dist.derivation, "shape", None)
+        if shape is None:
+            raise ShapeError.single("bad_shape", f"{dist.kind} was resolved without a shape: pass shape=",
+                                    loc=("shape",))
+    shape = check_shape(shape)
+    if own is not None and tuple(own) != shape:
+        raise ShapeError.single("shape_mismatch", f"{dist.kind} was resolved for shape {tuple(own)}, not {shape}: "
+                                "resolve the spec for this shape", loc=("shape",), value=shape)
+    return shape
 
 
 # ----------------------------------------------------------------------------- bounds in a dtype

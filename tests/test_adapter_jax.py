@@ -470,14 +470,14 @@ def test_bad_spec_layout_and_dtype() -> None:
     assert err3.value.codes == ["unsupported_dtype"]
 
 
-def test_float64_without_x64_warns_and_draws_float32() -> None:
-    """Decision: do what jax.nn.initializers do - a UserWarning and float32 values."""
+def test_float64_without_x64_is_an_error() -> None:
+    """Decision (issue 13): jax.nn.initializers warn and return float32; asking for float64 and
+    silently getting float32 is an x64_disabled error here."""
     assert not jax.config.jax_enable_x64
     init = isj.initializer({"scheme": "he", "distribution": "truncated_normal"})
-    with pytest.warns(UserWarning, match="jax_enable_x64"):
-        x = init(key_of("x64"), (512, 128), jnp.float64)
-    assert x.dtype == jnp.float32
-    assert check_samples(x, init.resolve((512, 128))).passed
+    with pytest.raises(SpecError) as err:
+        init(key_of("x64"), (512, 128), jnp.float64)
+    assert err.value.codes == ["x64_disabled"] and "jax_enable_x64" in str(err.value)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with jax.enable_x64(True):

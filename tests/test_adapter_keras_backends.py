@@ -244,5 +244,5 @@ def test_keras_adapter_on_backend(backend, tmp_path):
     assert result["trunc_outside"] == 0  # exact support, even on torch where Keras' own TN leaks
     assert result["tf_model_layers"] == 2
     if backend == "jax":
-        assert result["jax_float64_error"] == "unsupported_dtype"
+        assert result["jax_float64_error"] == "x64_disabled"
         assert result["jax_x64_cases"] == 4

@@ -107,3 +107,146 @@ def test_keras_native_call_on_an_empty_kernel_with_fan_geo_avg(shape):
         scale = float(re.search(r'VarianceScaling\(scale=([0-9.e+-]+), mode="fan_in"', call.code).group(1))
         variance = 2.0 / (max(1, shape_[0] * shape_[1]) ** 0.5)  # He's 2 / geo-mean fan (1 when empty)
         assert scale / max(1, shape_[0]) == pytest.approx(variance), call.code  # Keras: scale / max(1, fan_in)
+
+
+# ----------------------------------------------------------------------------- JAX: 64 bits, keys, shardings
+
+
+def test_jax_float64_without_x64_is_an_error():
+    """float64 with jax_enable_x64 off silently gave float32 (with a UserWarning); now the
+    x64_disabled error saying how to turn x64 on - in the initializer, sample and under jit."""
+    jax = _jax()
+    from initspec.adapters import jax as ij
+
+    init, key = ij.initializer(SPEC), jax.random.key(0)
+    law = init.resolve((3, 2))
+    with jax.enable_x64(False):
+        for call in (lambda: init(key, (3, 2), "float64"), lambda: init(key, (3, 2), jax.numpy.float64),
+                     lambda: ij.sample(law, key, (3, 2), "float64"),
+                     lambda: jax.jit(lambda k: init(k, (3, 2), "float64"))(key),
+                     lambda: ij.initializer({"scheme": "ones"})(key, (3, 2), "int64"),
+                     lambda: ij.initializer({"scheme": "zeros"})(key, (3, 2), "complex128")):
+            with pytest.raises(SpecError) as info:
+                call()
+            assert info.value.codes == ["x64_disabled"] and info.value.errors[0].loc == ("dtype",)
+            assert "jax.config.update('jax_enable_x64', True)" in str(info.value)
+        assert init(key, (3, 2)).dtype == np.float32  # dtype=None: JAX's default float, no error
+    with jax.enable_x64(True):
+        assert init(key, (3, 2), "float64").dtype == np.float64
+
+
+def test_flax_plans_on_float64_parameters_without_x64():
+    """A Flax parameter JAX cannot hold without x64 (a float64 ShapeDtypeStruct or NumPy value)
+    is x64_disabled, naming the parameter, before anything is drawn."""
+    jax = _jax()
+    nnx = pytest.importorskip("flax.nnx")
+    plan = {"defaults": {"weight": {"scheme": "he", "distribution": "normal"}, "bias": {"scheme": "zeros"}}}
+    with jax.enable_x64(False):
+        variables = {"params": {"fc": {"kernel": jax.ShapeDtypeStruct((2, 3), np.float64),
+                                       "bias": jax.numpy.zeros(3)}}}
+        with pytest.raises(SpecError) as info:
+            initspec.apply(plan, variables)
+        assert info.value.codes == ["x64_disabled"] and info.value.errors[0].loc == ("fc.weight",)
+        model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+        model.kernel.set_value(np.ones((2, 3), np.float64))
+        with pytest.raises(SpecError) as info:
+            initspec.apply(plan, model, transactional=True)
+        assert info.value.codes == ["x64_disabled"] and "jax_enable_x64" in str(info.value)
+        assert np.all(np.asarray(model.kernel.get_value()) == 1)  # nothing changed
+
+
+def test_flax_plan_seeds_follow_the_seed_rule():
+    """The seed= override on a Flax model took 2**70 (a JAX key holds 64 bits); now bad_seed,
+    and 2**64 - 1 gives a key from every bit."""
+    jax = _jax()
+    plan = {"defaults": {"weight": {"scheme": "normal", "std": 1.0}}}
+    variables = {"params": {"fc": {"kernel": jax.numpy.zeros((2, 3))}}}
+    for bad in (2**70, 2**64, -1):
+        assert codes(lambda: initspec.apply(plan, variables, seed=bad)) == ["bad_seed"]
+    a = initspec.apply(plan, variables, seed=2**64 - 1).params["params"]["fc"]["kernel"]
+    b = initspec.apply(plan, variables, seed=2**63 - 1).params["params"]["fc"]["kernel"]
+    assert np.asarray(a).std() > 0 and not np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_jax_raw_keys_and_shardings_are_checked():
+    """A raw uint32 key of the wrong length and an out_sharding that is not a sharding were raw
+    TypeErrors from inside JAX."""
+    jax = _jax()
+    from initspec.adapters import jax as ij
+
+    init = ij.initializer(SPEC)
+    for key in (np.zeros(3, np.uint32), jax.numpy.zeros(4, jax.numpy.uint32), np.zeros(1, np.uint32)):
+        assert codes(lambda: init(key, (3, 2))) == ["bad_key"]
+    assert init(np.zeros(2, np.uint32), (3, 2)).shape == (3, 2)  # a raw threefry key
+    assert codes(lambda: init(jax.random.key(0), (3, 2), out_sharding="x")) == ["wrong_type"]
+
+
+# ----------------------------------------------------------------------------- the low-level sample
+
+
+def test_keras_and_jax_sample_check_the_law_and_the_shape():
+    """Keras' sample truncated a 2.5 dimension to 2, drew an orthogonal law resolved for (4, 4)
+    into (4, 4) when asked for (4, 5), and raised raw errors for -1, a string or a non-law;
+    JAX's raised a raw AttributeError for a non-law."""
+    jax = _jax()
+    _keras()
+    from initspec.adapters import jax as ij
+    from initspec.adapters import keras as ik
+
+    law = initspec.resolve(SPEC, (3, 2), "keras")
+    orth = initspec.resolve({"scheme": "orthogonal"}, (4, 4), "keras")
+    key = jax.random.key(0)
+    draws = {"keras": lambda d, s: ik.sample(d, s, None, 0), "jax": lambda d, s: ij.sample(d, key, s)}
+    for name, draw in draws.items():
+        for shape in ((3, 2.5), (-1, 2), "ab", (2**40, 2**40)):
+            assert codes(lambda: draw(law, shape)) == ["bad_shape"], (name, shape)
+        assert codes(lambda: draw(orth, (4, 5))) == ["shape_mismatch"], name
+        assert codes(lambda: draw("he", (3, 2))) == ["wrong_type"], name
+        assert tuple(draw(orth, (4, 4)).shape) == (4, 4)
+    assert tuple(ik.sample(orth).shape) == (4, 4)  # Keras: the law's own shape by default
+
+
+# ----------------------------------------------------------------------------- plan walkers
+
+
+@pytest.mark.parametrize("value", [None, 3.0, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]])
+def test_an_nnx_param_holding_no_array(value):
+    """An nnx.Param holding a list was a raw AttributeError at apply (a float or None became a
+    0-D float64 parameter); now unsupported_model, naming it."""
+    _jax()
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    model.kernel.set_value(value)
+    with pytest.raises(SpecError) as info:
+        initspec.plan({"defaults": {"weight": {"scheme": "zeros"}, "bias": {"scheme": "zeros"}}}, model)
+    assert info.value.codes == ["unsupported_model"] and info.value.errors[0].loc == ("kernel",)
+
+
+def test_integer_and_frozen_parameters_in_plans():
+    """Already SpecErrors (kept so): an int8 Flax kernel given a random law; a Keras int32
+    variable; a Keras variable created with trainable=False is not a parameter, one frozen
+    after building still is."""
+    jax = _jax()
+    keras = _keras()
+    plan = {"defaults": {"weight": {"scheme": "he", "distribution": "normal"}, "bias": {"scheme": "zeros"}}}
+    variables = {"params": {"fc": {"kernel": jax.numpy.zeros((2, 3), jax.numpy.int8), "bias": jax.numpy.zeros(3)}}}
+    assert codes(lambda: initspec.apply(plan, variables)) == ["unsupported_dtype"]
+    ones = {"defaults": {"weight": {"scheme": "ones"}, "bias": {"scheme": "zeros"}}}
+    kernel = initspec.apply(ones, variables).params["params"]["fc"]["kernel"]
+    assert kernel.dtype == np.int8 and np.all(np.asarray(kernel) == 1)
+
+    class Layer(keras.layers.Layer):
+        def build(self, shape):
+            self.kernel = self.add_weight(shape=(2, 3), initializer="zeros", name="kernel", dtype="int32")
+            self.frozen = self.add_weight(shape=(2, 3), initializer="zeros", name="frozen", trainable=False)
+
+        def call(self, x):
+            return x
+
+    model = keras.Sequential([keras.Input((2,)), Layer(name="custom")])
+    weights = {"defaults": {"weight": {"scheme": "normal", "std": 1.0}}}
+    assert [r.path for r in initspec.plan({"defaults": {"weight": {"scheme": "ones"}}}, model)] == ["custom.weight"]
+    assert codes(lambda: initspec.apply(weights, model)) == ["unsupported_dtype"]
+    dense = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="fc")])
+    dense.layers[0].trainable = False
+    assert [r.path for r in initspec.plan(plan, dense)] == ["fc.weight", "fc.bias"]

@@ -26,10 +26,11 @@ Flax ``kernel_init`` / ``bias_init`` / ``embedding_init`` (linen and nnx), ``jax
   and dirac accept them.  ``dtype=None`` is JAX's default float dtype.
 
 .. warning::
-   float64 needs ``jax_enable_x64``.  Without it this adapter does what
-   ``jax.nn.initializers`` do: it warns (``UserWarning``) and returns float32, drawn from the
-   same law.  Turn x64 on with ``jax.config.update("jax_enable_x64", True)`` or
-   ``with jax.enable_x64(True):``.
+   float64 needs ``jax_enable_x64``.  Without it ``jax.nn.initializers`` warn and return
+   float32; this adapter raises :class:`~initspec.SpecError` ``x64_disabled`` instead (so do
+   plans on Flax models with float64 parameters, and Keras on the JAX backend).  Turn x64 on
+   with ``jax.config.update("jax_enable_x64", True)`` or ``with jax.enable_x64(True):``, or
+   ask for float32.
 
 .. warning::
    JAX's ``*_normal`` initializers (``he_normal``, ``glorot_normal``, ``lecun_normal``) are

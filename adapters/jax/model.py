@@ -118,7 +118,7 @@ from ...errors import ErrorDetail, SpecError
 from ...params import ParamInfo
 from .._common import require
 from ._layers import Layer, Param, describe_all, flatten, inferred_layers, layer_of
-from .random import sample
+from .random import sample, x64_disabled
 
 __all__ = ["Linen", "walk", "write"]
 
@@ -292,7 +292,12 @@ def _walk_nnx(nnx: Any, model: Any) -> list[ParamInfo]:
     params = []
     for path, param in found:
         value = param.get_value()
-        dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):  # a list, None, a Python float ...
+            native = "/".join(path)
+            raise SpecError.single(
+                "unsupported_model", f"{native} is an nnx.Param holding a {type(value).__name__}, not an array: "
+                "give it a jax.Array (nnx.Param(jnp.asarray(value)))", loc=(native,), value=type(value).__name__)
+        dtype = value.dtype
         module = owner(path[:-1])
         params.append(Param(parts=path, module=module, parent=owner(module[:-1]) if module else None, leaf=path[-1],
                             shape=tuple(int(d) for d in np.shape(value)), dtype=dtype, native_path="/".join(path),
@@ -334,7 +339,8 @@ def walk(model: Any) -> list[ParamInfo]:
 def _key(jax: Any, seed: int) -> Any:
     """The row's key from all 63 bits of its seed.  ``jax.random.key`` keeps only the low 32
     bits of an int unless ``jax_enable_x64`` is on, so the high bits are folded in: the same
-    key in both modes."""
+    key in both modes.  Any seed of the one seed rule (0 to 2**64 - 1) works."""
+    seed = sampling.check_seed(seed)
     return jax.random.fold_in(jax.random.key(seed & 0xFFFFFFFF), seed >> 32)
 
 
@@ -346,10 +352,9 @@ def _check(jax: Any, row: Any, value: Any) -> list[ErrorDetail]:
             "shape_mismatch", f"{row.path} was planned with shape {row.param.shape} but the parameter now has shape "
             f"{shape}: plan the model again", loc=(row.path,), value=shape)]
     dt = np.dtype(value.dtype)
-    if np.dtype(jax.dtypes.canonicalize_dtype(dt)) != dt:
-        return [ErrorDetail(
-            "unsupported_dtype", f"{row.path} is {dt.name}, which JAX only holds with jax_enable_x64: turn it on "
-            "(jax.config.update('jax_enable_x64', True)) or cast the parameter", loc=(row.path,), value=dt.name)]
+    canonical = np.dtype(jax.dtypes.canonicalize_dtype(dt))
+    if canonical != dt:
+        return x64_disabled(dt, canonical, loc=(row.path,), instead="cast the parameter to").errors
     try:
         sampling.check_dtype(row.distribution, dt)
     except SpecError as exc:

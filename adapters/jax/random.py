@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import warnings
 from typing import Any
 
 import numpy as np
@@ -243,9 +242,20 @@ def _static_shape(shape: Any) -> Any:
         return shape
 
 
+def x64_disabled(dtype: Any, canonical: Any, loc: tuple[Any, ...] = ("dtype",),
+                 instead: str = "ask for") -> SpecError:
+    """The ``x64_disabled`` error: ``dtype`` (float64, complex128, int64 ...) needs
+    ``jax_enable_x64``, without which JAX silently computes ``canonical`` instead."""
+    dtype, canonical = np.dtype(dtype), np.dtype(canonical)
+    return SpecError.single(
+        "x64_disabled", f"{dtype.name} needs 64-bit JAX, and jax_enable_x64 is off (JAX would silently give "
+        f"{canonical.name}): call jax.config.update('jax_enable_x64', True) first (or draw inside "
+        f"`with jax.enable_x64(True):`), or {instead} {canonical.name}", loc=loc, value=dtype.name)
+
+
 def _output_dtype(dtype: Any) -> np.dtype:
-    """The dtype to return: ``None`` -> JAX's default float; float64 -> float32 with a
-    UserWarning when x64 is off (what ``jax.nn.initializers`` do)."""
+    """The dtype to return: ``None`` -> JAX's default float; a 64-bit dtype while x64 is off
+    is an ``x64_disabled`` error (``jax.nn.initializers`` warn and return 32 bits)."""
     jax = require("jax")
     if dtype is None:
         return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
@@ -256,11 +266,7 @@ def _output_dtype(dtype: Any) -> np.dtype:
                                loc=("dtype",), value=str(dtype)) from None
     canonical = np.dtype(jax.dtypes.canonicalize_dtype(dt))
     if canonical != dt:
-        warnings.warn(
-            f"initspec.adapters.jax: {dt.name} was requested but jax_enable_x64 is off, so the values are "
-            f"{canonical.name} (as jax.nn.initializers do); turn 64-bit on with "
-            "jax.config.update('jax_enable_x64', True) or `with jax.enable_x64(True):`",
-            UserWarning, stacklevel=4)
+        raise x64_disabled(dt, canonical)
     return canonical
 
 
@@ -276,10 +282,17 @@ def _check_key(key: Any) -> Any:
             raise SpecError.single("bad_key", f"a batch of {key.shape} keys: {fix}, e.g. jax.random.split(key)[0]",
                                    loc=("key",), value=f"key array of shape {key.shape}")
         return key
-    if dtype == np.uint32 and len(key.shape) == 1:
+    if dtype == np.uint32 and tuple(key.shape) == _raw_key_shape(jax.config.jax_default_prng_impl):
         return key
     raise SpecError.single("bad_key", f"not a JAX PRNG key (dtype {dtype}, shape {tuple(key.shape)}): {fix}",
                            loc=("key",), value=f"array of dtype {dtype}, shape {tuple(key.shape)}")
+
+
+@functools.lru_cache(maxsize=8)
+def _raw_key_shape(impl: str) -> tuple[int, ...]:
+    """The shape of a raw key of the PRNG implementation ``impl`` ((2,) for threefry)."""
+    jax = require("jax")
+    return tuple(jax.eval_shape(jax.random.PRNGKey, 0).shape)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -305,14 +318,16 @@ def sample(dist: D.Distribution, key: Any, shape: Any, dtype: Any = None, *, out
     the values out as ``jax.random`` does; ``haar=False`` drops the Haar sign correction
     of orthogonal draws (the conformance suite's power gate proves it notices).
     """
-    shape = _static_shape(shape)
-    structured = getattr(dist, "shape", None)
-    if structured is not None and tuple(structured) != shape:
-        raise ValueError(f"{dist.kind} was resolved for shape {tuple(structured)}, not {shape}")
+    shape = sampling.law_shape(dist, _static_shape(shape))  # a law, and a shape it can fill
     dt = _output_dtype(dtype)
     sampling.check_dtype(dist, dt)
     if dt.kind == "c" and dist.random:  # its complex form (initspec.complexlaw)
         dist = complexlaw.complex_law(dist, dt.name)
     key = _check_key(key)
+    sharding = require("jax").sharding
+    if out_sharding is not None and not isinstance(out_sharding, (sharding.Sharding, sharding.PartitionSpec)):
+        raise SpecError.single("wrong_type", "out_sharding is a jax.sharding.Sharding (NamedSharding ...), a "
+                               "PartitionSpec under a mesh, or None", loc=("out_sharding",),
+                               value=type(out_sharding).__name__)
     draw = functools.partial(_jitted(), dist=dist, shape=shape, dt=dt, haar=bool(haar))
     return draw(key) if out_sharding is None else _sharded(draw, key, out_sharding)

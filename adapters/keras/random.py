@@ -65,11 +65,10 @@ def _dtype_name(keras: Any, dtype: Any) -> str:
     if name == "float64" and keras.backend.backend() == "jax":
         import jax  # noqa: PLC0415 - the backend Keras runs on
 
+        from ..jax.random import x64_disabled  # noqa: PLC0415 - no JAX import at module level
+
         if jax.dtypes.canonicalize_dtype("float64") != "float64":  # honours `with jax.enable_x64(True)`
-            raise SpecError.single(
-                "unsupported_dtype", "the JAX backend computes float64 as float32 unless x64 is enabled: call "
-                "jax.config.update('jax_enable_x64', True) first (or draw inside `with jax.enable_x64(True)`), "
-                "or use float32", loc=("dtype",), value=name)
+            raise x64_disabled("float64", "float32")
     return name
 
 
@@ -394,11 +393,7 @@ def sample(dist: D.Distribution, shape: Any = None, dtype: Any = None, seed: Any
     it to prove it notices).
     """
     keras = require("keras")
-    if shape is None:
-        shape = getattr(dist, "shape", None) or (dist.derivation.shape if dist.derivation else None)
-        if shape is None:
-            raise ValueError("distribution has no shape; pass shape= or resolve it with a shape first")
-    shape = tuple(int(d) for d in shape)
+    shape = sampling.law_shape(dist, shape)  # a law, and a shape it can fill (2.5 and -1 are errors)
     name = check_dtype(keras, dist, dtype)
     rng = _Stream(keras, seed)
     if not isinstance(dist, D.Constant) and math.prod(shape) == 0:
