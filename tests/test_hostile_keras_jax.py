@@ -250,3 +250,22 @@ def test_integer_and_frozen_parameters_in_plans():
     dense = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="fc")])
     dense.layers[0].trainable = False
     assert [r.path for r in initspec.plan(plan, dense)] == ["fc.weight", "fc.bias"]
+
+
+def test_a_tampered_keras_config():
+    """from_config of a saved model's initializer: a seed dict Keras cannot deserialize was a raw
+    TypeError/ValueError, EinsumDense axes of "a" or 0 raw errors and of 1.5 or True silently
+    axis 1, a config that is not a mapping a raw TypeError."""
+    _keras()
+    from initspec.adapters import keras as ik
+
+    cls = ik.InitSpecInitializer
+    cfg = {**initspec.parse(SPEC).to_dict(), "layout": "keras", "seed": 0}
+    for seed in ({"class_name": "Nope", "config": {}},
+                 {"module": "keras.random", "class_name": "SeedGenerator", "config": {"seed": "x"}}):
+        assert codes(lambda: cls.from_config({**cfg, "seed": seed})) == ["bad_seed"]
+    for axes, code in ((["a"], "wrong_type"), ([1.5], "wrong_type"), ([True], "bool_as_number"), (0, "wrong_type")):
+        assert codes(lambda: cls.from_config({**cfg, "input_axes": axes, "output_axes": [1]}))[0] == code, axes
+    assert codes(lambda: cls.from_config(3)) == ["wrong_type"]
+    init = cls.from_config({**cfg, "input_axes": (np.int64(0),), "output_axes": [1, 2]})
+    assert init.input_axes == [0] and init.output_axes == [1, 2]

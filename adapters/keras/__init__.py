@@ -107,10 +107,14 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ... import distributions as D
-from ...parsing import parse
+from ...errors import SpecError
+from ...parsing import parse, parse_model
 from ...resolution import resolve
 from ...spec import Axes
 from .._common import prepare, require
@@ -165,10 +169,17 @@ def _initializer_class() -> type:
             self.spec, self.layout = prepare(spec, layout)
             if input_axes is not None and output_axes is not None and not isinstance(self.layout, Axes):
                 # EinsumDense's clone: the einsum's own axes (Keras' compute_fans: no receptive field)
-                self.layout = Axes(in_axes=tuple(int(a) for a in input_axes),
-                                   out_axes=tuple(int(a) for a in output_axes))
+                # (a saved config's axes are checked as a spec's: 1.5, True or "a" is an error)
+                self.layout = parse_model(Axes, {"in_axes": _axis_list(input_axes), "out_axes": _axis_list(output_axes)})
             if isinstance(seed, dict):  # a serialized SeedGenerator
-                seed = keras.saving.deserialize_keras_object(seed)
+                try:
+                    seed = keras.saving.deserialize_keras_object(seed)
+                except Exception as exc:  # noqa: BLE001 - whatever Keras raises for a broken config
+                    raise SpecError.single(
+                        "bad_seed", f"a saved seed that is not a serialized keras.random.SeedGenerator "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}): a config's "
+                        "seed is None, an int or keras.saving.serialize_keras_object(SeedGenerator(...))",
+                        loc=("seed",), value=str(seed)[:200]) from None
             self.seed = _check_seed(keras, seed)
 
         @property
@@ -198,6 +209,10 @@ def _initializer_class() -> type:
 
         @classmethod
         def from_config(cls, config: dict[str, Any]) -> Any:
+            if not isinstance(config, Mapping):
+                raise SpecError.single("wrong_type", "an InitSpecInitializer config is a mapping: the spec's fields "
+                                       "plus layout and seed (what get_config() returns)",
+                                       value=type(config).__name__)
             config = dict(config)
             layout = config.pop("layout", "keras")
             seed = config.pop("seed", None)
@@ -214,6 +229,13 @@ def _initializer_class() -> type:
     InitSpecInitializer.__module__ = __name__
     InitSpecInitializer.__qualname__ = "InitSpecInitializer"  # picklable via the module __getattr__
     return InitSpecInitializer
+
+
+def _axis_list(axes: Any) -> Any:
+    """EinsumDense's axes as a list (NumPy ints as ints); anything else as is, for Axes to refuse."""
+    if isinstance(axes, (list, tuple)):
+        return [int(a) if isinstance(a, np.integer) else a for a in axes]
+    return axes
 
 
 def _as_shape(shape: Any) -> Any:
