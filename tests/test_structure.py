@@ -33,7 +33,9 @@ def _modules() -> dict[str, Path]:
 
 def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     """The initspec modules ``name`` imports (a package's own ``__init__`` counts only where
-    nothing more specific is named)."""
+    nothing more specific is named).  ``from . import parse_plan`` in ``initspec.plans.table``
+    is an edge to ``initspec.plans``: the package's ``__init__`` must have run for the name to
+    exist, so a package whose ``__init__`` imports that submodule is a circle."""
     is_package = path.name == "__init__.py"
     base = name if is_package else name.rsplit(".", 1)[0]
     found: set[str] = set()
@@ -51,7 +53,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
         for t in targets:
             while t and t not in known:
                 t = t.rpartition(".")[0]
-            if t and t != name and not name.startswith(t + "."):  # a submodule importing its own package
+            if t and t != name:  # a submodule importing a name from its own package counts too
                 found.add(t)
     return found
 

@@ -16,19 +16,9 @@ model's backend.  This package reads no files: :func:`initspec.plan` and
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import TypeAdapter, ValidationError
-
-from .._embed import converted_errors
-from .._plain import INTERNAL
-from .._plain import plain_data
-from ..errors import SpecError
-from ..formats import migrate
-from ..parsing import check_expansions
 from ..params import Block, ParamInfo, normalize_path
 from .apply import Manifest, apply
-from .formulas import SpecTemplate, shift_columns
+from .formulas import SpecTemplate
 from .rules import (
     BASES,
     KIND_ALIASES,
@@ -39,6 +29,7 @@ from .rules import (
     Plan,
     Rule,
     TypeDecl,
+    parse_plan,
 )
 from .table import (
     Inspection,
@@ -54,26 +45,3 @@ from .table import (
 __all__ = ["BASES", "KINDS", "KIND_ALIASES", "ROLES", "ROLE_ALIASES", "Block", "Inspection", "Manifest", "Match",
            "ParamInfo", "Plan", "PlanRow", "PlanTable", "PlanWarning", "Rule", "SpecTemplate", "TypeDecl", "apply",
            "build_table", "derive_seed", "inspect", "normalize_path", "parse_plan", "plan"]
-
-
-def parse_plan(obj: Any, *, document: Any = None) -> Plan:
-    """Parse a plan from a mapping - any :class:`~collections.abc.Mapping`, an OmegaConf
-    ``DictConfig`` too (a ``format_version`` key is accepted, not required)."""
-    if isinstance(obj, Plan):
-        return obj
-    obj = plain_data(obj)
-    if isinstance(obj, dict) and "format_version" in obj:
-        obj = migrate(obj, kind="plan", document=document)
-    if not isinstance(obj, dict):
-        raise SpecError.single("wrong_type", "a plan is a mapping with rules, defaults, seed and base",
-                               value=type(obj).__name__)
-    try:
-        parsed = _PLAN.validate_python(obj, context=INTERNAL)
-    except ValidationError as exc:
-        errors = converted_errors(exc, obj, Plan, document=document)
-        raise SpecError(shift_columns(errors, {}, document)) from None
-    check_expansions(parsed, document=document)  # {scheme: torch.uniform, a: 2} fails here, as in a bare spec
-    return parsed
-
-
-_PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)

@@ -28,7 +28,7 @@ from ..errors import ErrorDetail, SpecError
 from ..formats import FORMAT_VERSION, write_atomic
 from ..params import ParamInfo
 from ..writer import Checkpoint
-from .rules import LSUV_KINDS, Lsuv, Match, Plan
+from .rules import LSUV_KINDS, Lsuv, Match, Plan, parse_plan
 from .table import PlanTable, PlanWarning, _glob, _kind_role_type_match, _mapping
 from .table import plan as plan_table
 
@@ -112,7 +112,6 @@ def apply(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True
     one that raises to inject faults.  ``seeding`` (``native``/``portable``) overrides the
     plan's ``seeding:`` (:mod:`initspec.portable`); the manifest records which was used.
     """
-    from . import parse_plan
 
     parsed: Plan = parse_plan(_mapping(plan))
     seeding = seeding_of(parsed, seeding)

@@ -44,18 +44,30 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    TypeAdapter,
+    ValidationError,
     WrapSerializer,
     WrapValidator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from .._embed import converted_errors
+from .._plain import INTERNAL, plain_data
 from .._types import MODEL_CONFIG, Real
+from ..errors import SpecError
 from ..expressions import FUNCTIONS, ExpressionError, compile_capture_glob
-from ..parsing import Spec
+from ..formats import migrate
+from ..parsing import Spec, check_expansions
 from ..sampling import MAX_SEED
 from ..spec import Axes, BaseSpec
-from .formulas import SpecTemplate, clash_problems, name_problems, spec_or_template
+from .formulas import (
+    SpecTemplate,
+    clash_problems,
+    name_problems,
+    shift_columns,
+    spec_or_template,
+)
 
 __all__ = ["Kind", "Role", "KINDS", "ROLES", "KIND_ALIASES", "ROLE_ALIASES", "BASES", "Match", "Rule", "Plan",
            "TypeDecl", "PlanSpec", "Lsuv", "LSUV_KINDS"]
@@ -330,3 +342,25 @@ def expand_spec(spec: BaseSpec, **fill: Any) -> BaseSpec:
                and v is not None}
     return spec.model_copy(update=updates) if updates else spec
 
+
+def parse_plan(obj: Any, *, document: Any = None) -> Plan:
+    """Parse a plan from a mapping - any :class:`~collections.abc.Mapping`, an OmegaConf
+    ``DictConfig`` too (a ``format_version`` key is accepted, not required)."""
+    if isinstance(obj, Plan):
+        return obj
+    obj = plain_data(obj)
+    if isinstance(obj, dict) and "format_version" in obj:
+        obj = migrate(obj, kind="plan", document=document)
+    if not isinstance(obj, dict):
+        raise SpecError.single("wrong_type", "a plan is a mapping with rules, defaults, seed and base",
+                               value=type(obj).__name__)
+    try:
+        parsed = _PLAN.validate_python(obj, context=INTERNAL)
+    except ValidationError as exc:
+        errors = converted_errors(exc, obj, Plan, document=document)
+        raise SpecError(shift_columns(errors, {}, document)) from None
+    check_expansions(parsed, document=document)  # {scheme: torch.uniform, a: 2} fails here, as in a bare spec
+    return parsed
+
+
+_PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)

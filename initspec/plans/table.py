@@ -46,7 +46,7 @@ from ..params import Block, ParamInfo
 from ..resolution import resolve
 from ..spec import Axes, BaseSpec
 from .formulas import SpecTemplate, capture_counts, capture_values
-from .rules import Match, Plan, Rule, expand_spec
+from .rules import Match, Plan, Rule, expand_spec, parse_plan
 from .types import declare
 
 __all__ = ["PlanRow", "PlanTable", "PlanWarning", "Inspection", "plan", "inspect", "build_table", "derive_seed"]
@@ -298,7 +298,6 @@ def inspect(model: Any, plan: Any = None) -> Inspection:
     """Every parameter of ``model``: normalized path, shape, dtype, kind, role, native type
     and layout, as plans see them (with ``plan``'s ``types`` declarations applied)."""
     from .. import backends
-    from . import parse_plan
 
     parsed = parse_plan(_mapping(plan)) if plan is not None else None
     backend = backends.for_model(model)
@@ -392,7 +391,6 @@ def _base_plan(name: str) -> Plan:
     from importlib import resources
 
     from .. import _document
-    from . import parse_plan
 
     text = resources.files("initspec.plans").joinpath("defaults", f"{name}.yaml").read_text(encoding="utf-8")
     doc = _document.load_text(text, fmt="yaml", filename=f"initspec/plans/defaults/{name}.yaml")
@@ -766,7 +764,6 @@ def plan(plan: Any, model: Any, *, seed: int | None = None, strict: bool = True)
     """Resolve ``plan`` (a :class:`~initspec.plans.Plan` or any mapping) against ``model``
     without touching it.  ``seed`` overrides the plan's seed."""
     from .. import backends
-    from . import parse_plan
 
     parsed = parse_plan(_mapping(plan))
     backend = backends.for_model(model)
