@@ -152,3 +152,15 @@ def test_no_production_module_keeps_a_test_hook():
         for hook in ("HAAR_SIGN_CORRECTION", "faults.HOOK", "import_module(__package__)", "tests patch",
                      "tests replace", "tests monkeypatch"):
             assert hook not in text, f"{path.relative_to(ROOT)}: {hook}"
+
+
+def test_a_name_taken_from_the_own_package_is_an_edge(tmp_path):
+    """``from . import parse_plan`` inside ``pkg.sub``, with ``pkg/__init__`` importing ``sub``,
+    is a circle (the check once skipped a submodule's imports of its own package)."""
+    (tmp_path / "__init__.py").write_text("from .sub import f\n\ndef parse_plan(): ...\n")
+    (tmp_path / "sub.py").write_text("def f():\n    from . import parse_plan\n    return parse_plan\n")
+    known = {"pkg", "pkg.sub"}
+    graph = {"pkg": _imports("pkg", tmp_path / "__init__.py", known),
+             "pkg.sub": _imports("pkg.sub", tmp_path / "sub.py", known)}
+    assert graph == {"pkg": {"pkg.sub"}, "pkg.sub": {"pkg"}}
+    assert _cycles(graph) == [["pkg", "pkg.sub"]]
