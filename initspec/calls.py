@@ -45,7 +45,8 @@ from . import distributions as D
 from .layout import Axes, Layout, compute_fans
 from .spec import BaseSpec, Glorot, He, Lecun, VarianceScaling
 
-__all__ = ["NativeCall", "Ctx", "FAR", "JAX_TN_SAFE", "num", "shape_code", "vs_info", "named", "array_code"]
+__all__ = ["NativeCall", "Ctx", "FAR", "JAX_TN_SAFE", "num", "shape_code", "vs_info", "named", "array_code",
+           "LawCalls", "law_call"]
 
 #: |bound| / std beyond which a truncation changes nothing a float32 sample can show
 # (the parent's mass outside ±6σ is 2e-9, below one draw in a 65,536-sample test).
@@ -187,6 +188,17 @@ def named(table: dict[tuple[str, str], str], vs: dict[str, Any]) -> str | None:
     if vs["family"] == "glorot" and vs["gain"] != 1.0:
         return None
     return table.get((vs["family"], vs["dist"]))
+
+
+#: A backend's one-line calls: law type -> the call written from the law and the shape's code
+#: (``(4, 4)``); the laws that need a note, a condition or several lines keep their own branch.
+LawCalls = dict[type, Callable[[Any, str], str]]
+
+
+def law_call(table: LawCalls, c: Ctx) -> str | None:
+    """The call ``table`` writes for ``c``'s law (its exact type), or None when it has no row."""
+    write = table.get(type(c.dist))
+    return None if write is None else write(c.dist, shape_code(c.shape))
 
 
 def array_code(c: Ctx, value: Any, name: str = "value", *, tensor: bool = True) -> str:

@@ -8,7 +8,19 @@ from __future__ import annotations
 import math
 
 from ... import distributions as D
-from ...calls import FAR, Ctx, NativeCall, array_code, named, named_table, num, shape_code, vs_info
+from ...calls import (
+    FAR,
+    Ctx,
+    LawCalls,
+    NativeCall,
+    array_code,
+    law_call,
+    named,
+    named_table,
+    num,
+    shape_code,
+    vs_info,
+)
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -17,6 +29,13 @@ LAYOUT = 'keras'
 
 _KERAS_NAMED = named_table(lambda family, dist: family.capitalize() + dist.capitalize())  # GlorotUniform ...
 _KERAS_DIST = {"uniform": "uniform", "normal": "untruncated_normal", "truncated_normal": "truncated_normal"}
+#: The laws one ``keras.initializers`` object draws whatever the axes.
+_CALLS: LawCalls = {
+    D.Constant: lambda d, _: {0.0: "Zeros()", 1.0: "Ones()"}.get(d.value, f"Constant(value={num(d.value)})"),
+    D.Uniform: lambda d, _: f"RandomUniform(minval={num(d.low)}, maxval={num(d.high)})",
+    D.Normal: lambda d, _: f"RandomNormal(mean={num(d.loc)}, stddev={num(d.scale)})",
+    D.Identity: lambda d, _: "Identity()" if d.gain == 1.0 else f"Identity(gain={num(d.gain)})",
+}
 
 
 def native_call(c: Ctx) -> NativeCall:
@@ -38,6 +57,9 @@ def native_call(c: Ctx) -> NativeCall:
             scale, mode = scale * max(1, fi) / (math.sqrt(fi * fo) or 1.0), "fan_in"
             c.notes.append("Keras has no fan_geo_avg: scale rewritten for fan_in, exact for this shape only")
         return out(f'VarianceScaling(scale={num(scale)}, mode="{mode}", distribution="{_KERAS_DIST[vs["dist"]]}")')
+    call = law_call(_CALLS, c)
+    if call is not None:
+        return out(call)
     if isinstance(d, D.ConstantArray):  # Keras' Constant broadcasts an array value to the shape
         return c.done(f"import keras\nimport numpy as np\n{array_code(c, d.value)}\n"
                       f"init = keras.initializers.Constant(value=value)\nw = init({shape_code(c.shape)})", True,
@@ -51,14 +73,6 @@ def native_call(c: Ctx) -> NativeCall:
                                    if given else "")
         c.notes.append("Keras computes cos/sin with its backend's float32 functions: equal to about 1 ulp")
         return c.done(f"{head}init = keras.initializers.{call}\nw = init({shape_code(c.shape)})", True, call)
-    if isinstance(d, D.Constant):
-        if d.value in (0.0, 1.0):
-            return out("Zeros()" if d.value == 0 else "Ones()")
-        return out(f"Constant(value={num(d.value)})")
-    if isinstance(d, D.Uniform):
-        return out(f"RandomUniform(minval={num(d.low)}, maxval={num(d.high)})")
-    if isinstance(d, D.Normal):
-        return out(f"RandomNormal(mean={num(d.loc)}, stddev={num(d.scale)})")
     if isinstance(d, D.TruncatedNormal):
         if abs(d.alpha + 2.0) < 1e-9 and abs(d.beta - 2.0) < 1e-9:
             c.notes.append("with the torch backend, Keras leaks untruncated values (~4e-6 per element)")
@@ -74,7 +88,5 @@ def native_call(c: Ctx) -> NativeCall:
             return out("Orthogonal()" if d.gain == 1.0 else f"Orthogonal(gain={num(d.gain)})")
         c.notes.append("Keras' Orthogonal keeps the last axis whole; here another axis is the kept one")
         return c.done(None, False)
-    if isinstance(d, D.Identity):
-        return out("Identity()" if d.gain == 1.0 else f"Identity(gain={num(d.gain)})")
     c.notes.append(f"keras.initializers has no {d.kind.replace('_', '-')} initializer; use initspec.adapters.keras")
     return c.done(None, False)

@@ -9,7 +9,16 @@ import math
 from typing import Any
 
 from ... import distributions as D
-from ...calls import Ctx, NativeCall, array_code, num, shape_code, vs_info
+from ...calls import (
+    Ctx,
+    LawCalls,
+    NativeCall,
+    array_code,
+    law_call,
+    num,
+    shape_code,
+    vs_info,
+)
 
 __all__ = ["LAYOUT", "native_call"]
 
@@ -17,6 +26,12 @@ __all__ = ["LAYOUT", "native_call"]
 LAYOUT = 'torch'
 
 _TORCH_FN = {"uniform": "kaiming_uniform_", "normal": "kaiming_normal_"}
+#: The laws one ``torch.nn.init`` call draws whatever the axes.
+_CALLS: LawCalls = {
+    D.Constant: lambda d, _: {0.0: "zeros_(w)", 1.0: "ones_(w)"}.get(d.value, f"constant_(w, {num(d.value)})"),
+    D.Uniform: lambda d, _: f"uniform_(w, {num(d.low)}, {num(d.high)})",
+    D.Normal: lambda d, _: f"normal_(w, mean={num(d.loc)}, std={num(d.scale)})",
+}
 
 
 def native_call(c: Ctx) -> NativeCall:
@@ -35,18 +50,13 @@ def native_call(c: Ctx) -> NativeCall:
         args = _torch_kaiming_args(vs)
         if args is not None:
             return out(f"{_TORCH_FN[kind]}(w{args})")
+    call = law_call(_CALLS, c)
+    if call is not None:
+        return out(call)
     if isinstance(d, D.ConstantArray):  # torch.nn.init has no array constant: copy_ broadcasts it
         c.notes.append("torch.nn.init has no array constant: copy_ broadcasts the value into w")
         return c.done(f"import numpy as np\n{head}{array_code(c, d.value)}\nwith torch.no_grad():\n"
                       "    w.copy_(torch.as_tensor(value))", True, "w.copy_(torch.as_tensor(value))")
-    if isinstance(d, D.Constant):
-        if d.value in (0.0, 1.0):
-            return out(f"{'zeros_' if d.value == 0 else 'ones_'}(w)")
-        return out(f"constant_(w, {num(d.value)})")
-    if isinstance(d, D.Uniform):
-        return out(f"uniform_(w, {num(d.low)}, {num(d.high)})")
-    if isinstance(d, D.Normal):
-        return out(f"normal_(w, mean={num(d.loc)}, std={num(d.scale)})")
     if isinstance(d, D.TruncatedNormal):
         c.notes.append("torch <= 2.11 samples trunc_normal_ by inverse CDF (rare clamped outliers when std is "
                        "far below the bounds); 2.12+ by rejection")
