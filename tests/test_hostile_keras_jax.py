@@ -269,3 +269,23 @@ def test_a_tampered_keras_config():
     assert codes(lambda: cls.from_config(3)) == ["wrong_type"]
     init = cls.from_config({**cfg, "input_axes": (np.int64(0),), "output_axes": [1, 2]})
     assert init.input_axes == [0] and init.output_axes == [1, 2]
+
+
+def test_a_deleted_fused_nnx_parameter():
+    """A fused parameter whose jax.Array was deleted (donated to a jitted function) was a raw
+    RuntimeError while drawing its second block; now unsupported_model before anything is
+    drawn.  A deleted parameter written whole is simply replaced."""
+    jax = _jax()
+    nnx = pytest.importorskip("flax.nnx")
+    plan = {"defaults": {"weight": {"scheme": "glorot", "distribution": "uniform"},
+                         "recurrent_weight": {"scheme": "orthogonal"}, "bias": {"scheme": "zeros"}}}
+    cell = nnx.OptimizedLSTMCell(2, 3, rngs=nnx.Rngs(0))
+    for leaf in jax.tree_util.tree_leaves(nnx.state(cell, nnx.Param)):
+        leaf.delete()
+    with pytest.raises(SpecError) as info:
+        initspec.apply(plan, cell, transactional=True)
+    assert set(info.value.codes) == {"unsupported_model"} and "deleted jax.Array" in str(info.value)
+    linear = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    linear.kernel.get_value().delete()
+    initspec.apply({"defaults": {"weight": {"scheme": "ones"}, "bias": {"scheme": "zeros"}}}, linear)
+    assert np.all(np.asarray(linear.kernel.get_value()) == 1)

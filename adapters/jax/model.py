@@ -351,6 +351,11 @@ def _check(jax: Any, row: Any, value: Any) -> list[ErrorDetail]:
         return [ErrorDetail(
             "shape_mismatch", f"{row.path} was planned with shape {row.param.shape} but the parameter now has shape "
             f"{shape}: plan the model again", loc=(row.path,), value=shape)]
+    if row.block is not None and getattr(value, "is_deleted", lambda: False)():  # a block keeps the rest
+        return [ErrorDetail(
+            "unsupported_model", f"{row.path} is a deleted jax.Array (donated to a jitted function, or .delete()d), "
+            f"and its block {row.block.name} keeps the rest of it: plan the live parameters", loc=(row.path,),
+            value="deleted jax.Array")]
     dt = np.dtype(value.dtype)
     canonical = np.dtype(jax.dtypes.canonicalize_dtype(dt))
     if canonical != dt:
