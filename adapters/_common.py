@@ -8,18 +8,40 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .. import complexlaw
+from .. import distributions as D
 from ..errors import SpecError
 from ..layout import Layout, normalize_layout
 from ..parsing import parse
 from ..spec import BaseSpec
 
-__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed", "shared_storage"]
+__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed", "shared_storage",
+           "DRAW_NAMES", "draw_table"]
 
 #: Floating dtypes every adapter supports.
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 _EXTRAS = {"torch": "torch", "keras": "keras", "tensorflow": "tensorflow", "jax": "jax", "flax": "flax",
            "ml_dtypes": "jax"}
+
+
+#: The function that draws each law in every backend's ``random.py`` (one name per law type;
+#: the two given arrays are both ``fixed``).
+DRAW_NAMES: dict[type, str] = {
+    D.ConstantArray: "fixed", D.STFTKernel: "fixed",
+    D.Constant: "constant", D.Uniform: "uniform", D.Normal: "normal", D.TruncatedNormal: "truncated_normal",
+    D.Orthogonal: "orthogonal", D.Identity: "identity", D.Dirac: "dirac", D.DeltaOrthogonal: "delta_orthogonal",
+    D.Sparse: "sparse", complexlaw.Complex: "complex_",
+}
+
+
+def draw_table(namespace: Mapping[str, Any]) -> dict[type, Callable[..., Any]]:
+    """A backend's ``DRAW`` table: each law type -> the function of :data:`DRAW_NAMES`' name in
+    ``namespace`` (its ``random.py``'s ``globals()``); a missing one fails the import."""
+    missing = sorted({name for name in DRAW_NAMES.values() if not callable(namespace.get(name))})
+    if missing:
+        raise ImportError(f"{namespace.get('__name__')} defines no draw function {', '.join(missing)}")
+    return {law: namespace[name] for law, name in DRAW_NAMES.items()}
 
 
 def require(module: str) -> ModuleType:

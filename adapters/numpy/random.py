@@ -18,6 +18,7 @@ import numpy as np
 from ... import complexlaw
 from ... import distributions as D
 from ... import sampling
+from .._common import draw_table
 
 __all__ = ["DRAW", "sample", "truncated_standard_normal"]
 
@@ -163,13 +164,9 @@ def complex_(dist: complexlaw.Complex, out: np.ndarray, rng: np.random.Generator
     return out
 
 
-#: How each law is drawn (tests check that every Distribution type has a row).
-DRAW = {
-    D.ConstantArray: fixed, D.STFTKernel: fixed,
-    D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
-    D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse, complexlaw.Complex: complex_,
-}
+#: How each law is drawn: this module's function of the shared name (``_common.DRAW_NAMES``) for
+#: each law type (tests check that every Distribution type has a row).
+DRAW = draw_table(globals())
 
 
 def _shape_of(dist: D.Distribution) -> tuple[int, ...]:

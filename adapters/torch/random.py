@@ -25,7 +25,7 @@ from ... import complexlaw
 from ... import distributions as D
 from ... import portable, sampling
 from ...errors import ShapeError, SpecError
-from .._common import require
+from .._common import draw_table, require
 
 if TYPE_CHECKING:
     import torch
@@ -310,13 +310,9 @@ def complex_(dist: complexlaw.Complex, out: torch.Tensor, rng: Any, haar: bool) 
     return out
 
 
-#: How each law is drawn (tests check that every Distribution type has a row).
-DRAW = {
-    D.ConstantArray: fixed, D.STFTKernel: fixed,
-    D.Constant: constant, D.Uniform: uniform, D.Normal: normal, D.TruncatedNormal: truncated_normal,
-    D.Orthogonal: orthogonal, D.Identity: identity, D.Dirac: dirac, D.DeltaOrthogonal: delta_orthogonal,
-    D.Sparse: sparse, complexlaw.Complex: complex_,
-}
+#: How each law is drawn: this module's function of the shared name (``_common.DRAW_NAMES``) for
+#: each law type (tests check that every Distribution type has a row).
+DRAW = draw_table(globals())
 
 
 # ----------------------------------------------------------------------------- checks and the entry point
