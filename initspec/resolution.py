@@ -28,25 +28,8 @@ from .gain import gain_value, nonlinearity_gain
 from .layout import Layout, check_shape, compute_fans, normalize_layout, output_axes
 from .parsing import expansion_error
 from .presets import KerasSTFT, Preset
-from .spec import (
-    Axes,
-    BaseSpec,
-    Constant,
-    DeltaOrthogonal,
-    Dirac,
-    Glorot,
-    He,
-    Identity,
-    Lecun,
-    Normal,
-    Ones,
-    Orthogonal,
-    Sparse,
-    TruncatedNormal,
-    Uniform,
-    VarianceScaling,
-    Zeros,
-)
+from . import spec as S
+from .spec import Axes, BaseSpec
 
 __all__ = ["resolve", "Derivation", "expand"]
 
@@ -172,7 +155,7 @@ class _Ctx:
 # ----------------------------------------------------------------------------- handlers
 
 
-def _constant(ctx: _Ctx, spec: Constant | Zeros | Ones) -> D.Distribution:
+def _constant(ctx: _Ctx, spec: S.Constant | S.Zeros | S.Ones) -> D.Distribution:
     value = {"zeros": 0.0, "ones": 1.0}.get(spec.scheme, getattr(spec, "value", 0.0))
     if isinstance(value, ArrayValue):
         if not fits_shape(value, ctx.shape):
@@ -201,15 +184,15 @@ def _stft(ctx: _Ctx, spec: KerasSTFT) -> D.Distribution:
     return dist
 
 
-def _uniform(ctx: _Ctx, spec: Uniform) -> D.Distribution:
+def _uniform(ctx: _Ctx, spec: S.Uniform) -> D.Distribution:
     return D.Uniform(low=spec.low, high=spec.high, derivation=ctx.derivation())
 
 
-def _normal(ctx: _Ctx, spec: Normal) -> D.Distribution:
+def _normal(ctx: _Ctx, spec: S.Normal) -> D.Distribution:
     return D.Normal(loc=spec.mean, scale=spec.std, derivation=ctx.derivation())
 
 
-def _truncated_normal(ctx: _Ctx, spec: TruncatedNormal) -> D.Distribution:
+def _truncated_normal(ctx: _Ctx, spec: S.TruncatedNormal) -> D.Distribution:
     assert spec.low is not None and spec.high is not None
     notes = []
     if spec.bounds == "std":
@@ -267,14 +250,14 @@ def _solve_parent_std(mean: float, target: float, lower: float, upper: float) ->
     return math.exp(0.5 * (lo + hi))
 
 
-def _variance_scaling(ctx: _Ctx, spec: VarianceScaling | Glorot | He | Lecun) -> D.Distribution:
-    if isinstance(spec, Glorot):
+def _variance_scaling(ctx: _Ctx, spec: S.VarianceScaling | S.Glorot | S.He | S.Lecun) -> D.Distribution:
+    if isinstance(spec, S.Glorot):
         gain = gain_value(spec.gain)
         scale, mode = gain * gain, "fan_avg"
-    elif isinstance(spec, He):
+    elif isinstance(spec, S.He):
         gain = nonlinearity_gain(spec.nonlinearity, spec.negative_slope)
         scale, mode = gain * gain, spec.mode
-    elif isinstance(spec, Lecun):
+    elif isinstance(spec, S.Lecun):
         gain, scale, mode = None, 1.0, "fan_in"
     else:
         gain, scale, mode = None, spec.scale, spec.mode
@@ -297,7 +280,7 @@ def _variance_scaling(ctx: _Ctx, spec: VarianceScaling | Glorot | He | Lecun) ->
                              derivation=ctx.derivation(correction=D.TRUNC2_STD, notes=tuple(notes), **kw))
 
 
-def _orthogonal(ctx: _Ctx, spec: Orthogonal) -> D.Distribution:
+def _orthogonal(ctx: _Ctx, spec: S.Orthogonal) -> D.Distribution:
     if len(ctx.shape) < 2:
         raise ctx.rank_error("2-D or higher", "; use a fan-free scheme for biases")
     if spec.out_axes is not None:
@@ -309,7 +292,7 @@ def _orthogonal(ctx: _Ctx, spec: Orthogonal) -> D.Distribution:
                         derivation=ctx.derivation(gain=gain_value(spec.gain), notes=notes))
 
 
-def _identity(ctx: _Ctx, spec: Identity) -> D.Distribution:
+def _identity(ctx: _Ctx, spec: S.Identity) -> D.Distribution:
     if len(ctx.shape) != 2:
         raise ctx.rank_error("2-D", "; for convolution kernels use dirac")
     return D.Identity(shape=ctx.shape, gain=gain_value(spec.gain), derivation=ctx.derivation())
@@ -333,7 +316,7 @@ def _conv_axes(ctx: _Ctx) -> tuple[int, int, tuple[int, ...]]:
     return rank - 1, rank - 2, tuple(range(rank - 2))
 
 
-def _dirac(ctx: _Ctx, spec: Dirac) -> D.Distribution:
+def _dirac(ctx: _Ctx, spec: S.Dirac) -> D.Distribution:
     out_axis, in_axis, spatial = _conv_axes(ctx)
     if ctx.shape[out_axis] % spec.groups:
         raise ShapeError.single("unsupported_shape",
@@ -343,7 +326,7 @@ def _dirac(ctx: _Ctx, spec: Dirac) -> D.Distribution:
                    derivation=ctx.derivation())
 
 
-def _delta_orthogonal(ctx: _Ctx, spec: DeltaOrthogonal) -> D.Distribution:
+def _delta_orthogonal(ctx: _Ctx, spec: S.DeltaOrthogonal) -> D.Distribution:
     out_axis, in_axis, spatial = _conv_axes(ctx)
     if ctx.shape[in_axis] > ctx.shape[out_axis]:
         raise ShapeError.single("unsupported_shape",
@@ -353,7 +336,7 @@ def _delta_orthogonal(ctx: _Ctx, spec: DeltaOrthogonal) -> D.Distribution:
                              spatial_axes=spatial, derivation=ctx.derivation(gain=gain_value(spec.gain)))
 
 
-def _sparse(ctx: _Ctx, spec: Sparse) -> D.Distribution:
+def _sparse(ctx: _Ctx, spec: S.Sparse) -> D.Distribution:
     if len(ctx.shape) != 2:
         raise ctx.rank_error("2-D")
     layout = ctx.need_layout()
@@ -380,9 +363,10 @@ def _sparse(ctx: _Ctx, spec: Sparse) -> D.Distribution:
 
 
 _HANDLERS: dict[type, Any] = {
-    Constant: _constant, Zeros: _constant, Ones: _constant,
-    Uniform: _uniform, Normal: _normal, TruncatedNormal: _truncated_normal,
-    VarianceScaling: _variance_scaling, Glorot: _variance_scaling, He: _variance_scaling, Lecun: _variance_scaling,
-    Orthogonal: _orthogonal, Identity: _identity, Dirac: _dirac, DeltaOrthogonal: _delta_orthogonal,
-    Sparse: _sparse, KerasSTFT: _stft,
+    S.Constant: _constant, S.Zeros: _constant, S.Ones: _constant,
+    S.Uniform: _uniform, S.Normal: _normal, S.TruncatedNormal: _truncated_normal,
+    S.VarianceScaling: _variance_scaling, S.Glorot: _variance_scaling, S.He: _variance_scaling,
+    S.Lecun: _variance_scaling,
+    S.Orthogonal: _orthogonal, S.Identity: _identity, S.Dirac: _dirac, S.DeltaOrthogonal: _delta_orthogonal,
+    S.Sparse: _sparse, KerasSTFT: _stft,
 }
