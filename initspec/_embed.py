@@ -29,7 +29,7 @@ from ._plain import INTERNAL, is_internal, plain_data
 from .errors import ErrorDetail, SpecError
 from .expressions import ExpressionErrorDetail
 from .formats import migrate
-from .parsing import _data_path, validation_errors
+from .parsing import _data_path, check_expansions, validation_errors
 from .spec import BaseSpec
 
 __all__ = ["INTERNAL", "is_internal", "converted_errors", "validate_outside", "Spec"]
@@ -67,7 +67,9 @@ def validate_outside(kind: str, root: Any, data: Any, handler: Any) -> Any:
     try:
         if isinstance(data, dict) and "format_version" in data:
             data = migrate(data, kind=kind)
-        return handler(data)
+        result = handler(data)
+        check_expansions(result)  # {scheme: torch.uniform, a: 2} fails here, as in initspec.parse
+        return result
     except SpecError as exc:
         raise _as_pydantic(exc.errors, title) from None
     except ValidationError as exc:

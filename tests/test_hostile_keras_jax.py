@@ -289,3 +289,23 @@ def test_a_deleted_fused_nnx_parameter():
     linear.kernel.get_value().delete()
     initspec.apply({"defaults": {"weight": {"scheme": "ones"}, "bias": {"scheme": "zeros"}}}, linear)
     assert np.all(np.asarray(linear.kernel.get_value()) == 1)
+
+
+def test_inverted_preset_bounds_in_a_users_pydantic_model():
+    """A Plan or initspec.Spec field of a user's pydantic model took {scheme: torch.uniform,
+    a: 2} (U(2, 1)) where parse_plan/parse refuse it; now the same bad_interval, at the field."""
+    pydantic = pytest.importorskip("pydantic")
+    from initspec.plans import Plan
+
+    class Config(pydantic.BaseModel):
+        init: Plan
+        head: initspec.Spec = None
+
+    bad = {"scheme": "torch.uniform", "a": 2}
+    for data, loc in (({"init": {"defaults": {"weight": bad}}}, ("init", "defaults", "weight", "a")),
+                      ({"init": {}, "head": bad}, ("head", "a"))):
+        with pytest.raises(pydantic.ValidationError) as info:
+            Config.model_validate(data)
+        assert info.value.errors()[0]["type"] == "bad_interval" and info.value.errors()[0]["loc"] == loc
+    # a preset that needs its layer's numbers is still fine until a plan fills them in
+    Config.model_validate({"init": {"defaults": {"bias": {"scheme": "torch.default_bias"}}}})
