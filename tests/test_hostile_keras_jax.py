@@ -309,3 +309,25 @@ def test_inverted_preset_bounds_in_a_users_pydantic_model():
         assert info.value.errors()[0]["type"] == "bad_interval" and info.value.errors()[0]["loc"] == loc
     # a preset that needs its layer's numbers is still fine until a plan fills them in
     Config.model_validate({"init": {"defaults": {"bias": {"scheme": "torch.default_bias"}}}})
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (0, 0), (0, 3, 3)])
+def test_empty_shapes_and_integer_dtypes_on_keras_and_jax(shape):
+    """Already right (kept so): an empty tensor of every scheme that takes the shape is an empty
+    tensor of the dtype asked for; a random law in an integer dtype is unsupported_dtype even
+    when empty, a constant fills it."""
+    jax = _jax()
+    _keras()
+    from initspec.adapters import jax as ij
+    from initspec.adapters import keras as ik
+
+    key = jax.random.key(0)
+    specs = [SPEC, {"scheme": "orthogonal"}, {"scheme": "zeros"}] + ([{"scheme": "dirac"}] if len(shape) == 3 else
+                                                                      [{"scheme": "identity"}])
+    for spec in specs:
+        for dtype in ("float32", "bfloat16"):
+            for x in (ij.initializer(spec)(key, shape, dtype), ik.initializer(spec, seed=0)(shape, dtype)):
+                assert tuple(x.shape) == shape and dtype in str(x.dtype)
+    for draw in (lambda s, d: ij.initializer(s)(key, shape, d), lambda s, d: ik.initializer(s, seed=0)(shape, d)):
+        assert codes(lambda: draw(SPEC, "int8")) == ["unsupported_dtype"]
+        assert tuple(draw({"scheme": "ones"}, "int8").shape) == shape
