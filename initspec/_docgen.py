@@ -42,7 +42,8 @@ __all__ = ["render", "write", "check", "main", "FILENAME"]
 
 FILENAME = "schemes.md"
 
-#: Descriptions of fields the models leave undocumented: (scheme, field) first, then field.
+#: Descriptions of fields the models leave undocumented: (scheme, field) first, then field
+#: (a ``flax.`` scheme reads the ``jax.`` one's).
 GLOSSARY: dict[Any, str] = {
     "value": "The value of every element: a number, or an array (a nested list) of the tensor's shape or one "
              "that broadcasts to it by NumPy's rules (as Keras' `Constant` does), in the tensor's storage order.",
@@ -71,12 +72,10 @@ GLOSSARY: dict[Any, str] = {
     ("torch.uniform", "b"): "Upper bound.",
     ("torch.trunc_normal", "a"): "Lower cut, an absolute value.",
     ("torch.trunc_normal", "b"): "Upper cut, an absolute value.",
-    ("torch.kaiming_uniform", "a"): "Negative slope of leaky_relu (torch's `a`).",
-    ("torch.kaiming_normal", "a"): "Negative slope of leaky_relu (torch's `a`).",
-    ("torch.kaiming_uniform", "mode"): "`fan_in` or `fan_out`.",
-    ("torch.kaiming_normal", "mode"): "`fan_in` or `fan_out`.",
-    ("torch.kaiming_uniform", "nonlinearity"): "A `torch.nn.init.calculate_gain` name (conv*d and linear mean gain 1).",
-    ("torch.kaiming_normal", "nonlinearity"): "A `torch.nn.init.calculate_gain` name (conv*d and linear mean gain 1).",
+    **{(f"torch.kaiming_{dist}", field): text for dist in ("uniform", "normal") for field, text in (
+        ("a", "Negative slope of leaky_relu (torch's `a`)."),
+        ("mode", "`fan_in` or `fan_out`."),
+        ("nonlinearity", "A `torch.nn.init.calculate_gain` name (conv*d and linear mean gain 1)."))},
     ("keras.variance_scaling", "distribution"): "Keras' spelling: `normal` means the truncated normal, "
                                                 "`untruncated_normal` the plain one.",
     ("keras.variance_scaling", "mode"): "`fan_in`, `fan_out` or `fan_avg`.",
@@ -90,15 +89,14 @@ GLOSSARY: dict[Any, str] = {
     ("torch", "gain"): "Multiplies every weight (a number; torch's `gain`).",
     ("keras", "gain"): "Multiplies every weight (a number; Keras' `gain`).",
     ("jax", "scale"): "Multiplies every weight (JAX's `scale`).",
-    ("flax", "scale"): "Multiplies every weight (JAX's `scale`).",
     ("jax.variance_scaling", "scale"): "The variance numerator: variance = scale / n.",
-    ("flax.variance_scaling", "scale"): "The variance numerator: variance = scale / n.",
     ("jax.uniform", "scale"): "Upper bound; the lower bound is 0.",
-    ("flax.uniform", "scale"): "Upper bound; the lower bound is 0.",
 }
 
 
 def _describe(scheme: str, field: str) -> str:
+    if scheme.startswith("flax."):  # Flax re-exports JAX's initializers: JAX's words describe them
+        scheme = "jax." + scheme.removeprefix("flax.")
     namespace = scheme.split(".", 1)[0] if "." in scheme else ""
     return GLOSSARY.get((scheme, field)) or GLOSSARY.get((namespace, field)) or GLOSSARY.get(field, "")
 
