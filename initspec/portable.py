@@ -126,7 +126,7 @@ import numpy as np
 from . import distributions as D
 from .errors import SpecError
 from .layout import compute_fans
-from .sampling import check_dtype, haar, np_dtype
+from .sampling import check_dtype, check_seed, haar, np_dtype
 
 __all__ = ["CHUNK", "KEY_TAG", "MERGE_GAP", "STREAM_VERSION", "canonical_law", "canonical_order", "derive_seed", "draw",
            "draw_stored", "ndtr", "ndtri", "portable_key", "shard_seed"]
@@ -668,9 +668,8 @@ def _shape(shape: Any) -> tuple[int, ...]:
 
 
 def _check_seed(seed: Any, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError.single("bad_seed", f"{what} must be a non-negative int", loc=(what,), value=seed)
-    return int(seed)
+    """The one seed rule (:func:`initspec.sampling.check_seed`): 0 to 2**64 - 1."""
+    return check_seed(seed, what)
 
 
 def draw(dist: D.Distribution, shape: Sequence[int], dtype: Any, *, seed: int, path: str,

@@ -364,8 +364,9 @@ def propagate(spec_or_specs: Any, *, depth: int = 50, width: int = 256, activati
     items = _specs(spec_or_specs)
     depth, width, batch, trials = (_positive_int(n, v) for n, v in (
         ("depth", depth), ("width", width), ("batch", batch), ("trials", trials)))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpecError.single("bad_seed", "seed must be a non-negative integer", loc=("seed",), value=seed)
+    from .sampling import check_seed
+
+    seed = check_seed(seed)  # the one seed rule: an integer from 0 to 2**64 - 1
     if activation not in ACTIVATIONS:
         raise SpecError.single("invalid_choice", f"unknown activation{did_you_mean(str(activation), ACTIVATIONS)}; "
                                f"expected one of {', '.join(ACTIVATIONS)}", loc=("activation",), value=activation)

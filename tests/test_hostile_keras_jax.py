@@ -331,3 +331,21 @@ def test_empty_shapes_and_integer_dtypes_on_keras_and_jax(shape):
     for draw in (lambda s, d: ij.initializer(s)(key, shape, d), lambda s, d: ik.initializer(s, seed=0)(shape, d)):
         assert codes(lambda: draw(SPEC, "int8")) == ["unsupported_dtype"]
         assert tuple(draw({"scheme": "ones"}, "int8").shape) == shape
+
+
+def test_portable_seeds_follow_the_seed_rule():
+    """Portable seeding (every backend's plans with seeding: portable) took 2**64 and more, and
+    a seed of over 4,300 digits was a raw ValueError in derive_seed."""
+    from initspec import portable
+    from initspec.propagation import propagate
+
+    law = initspec.resolve({"scheme": "normal", "std": 1.0}, (2, 2))
+    for bad in (2**64, 10**5000, -1, True, "1"):
+        assert codes(lambda: portable.draw(law, (2, 2), "float32", seed=bad, path="fc.weight")) == ["bad_seed"]
+        assert codes(lambda: portable.draw_stored(law, (2, 2), "float32", row_seed=bad)) == ["bad_seed"]
+    a = portable.draw(law, (2, 2), "float32", seed=np.uint64(2**64 - 1), path="fc.weight")
+    assert np.array_equal(a, portable.draw(law, (2, 2), "float32", seed=2**64 - 1, path="fc.weight"))
+    # propagate took 2**64 and more too (the docs said it followed the rule)
+    for bad in (2**64, 10**5000):
+        assert codes(lambda: propagate({"scheme": "zeros"}, depth=1, width=2, batch=2, seed=bad)) == \
+            ["bad_seed"]
