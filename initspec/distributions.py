@@ -187,7 +187,7 @@ class Distribution:
     #: How this distribution was derived (fans, gain, scale ...); not part of equality.
     derivation: Derivation | None = field(default=None, compare=False, repr=False)
     # every law has ``low`` and ``high`` (its support): fields of Uniform and TruncatedNormal,
-    # properties elsewhere (±inf for the unbounded ones)
+    # properties elsewhere, class constants ±inf for the unbounded ones
 
     @property
     def mean(self) -> float:
@@ -230,9 +230,7 @@ class Constant(Distribution):
     def low(self) -> float:
         return self.value
 
-    @property
-    def high(self) -> float:
-        return self.value
+    high = low  # the support is the one point ``value``
 
     def moment(self, k: int) -> float:
         return self.value**k
@@ -276,13 +274,8 @@ class Uniform(Distribution):
 class _Unbounded:
     """Support (-inf, inf)."""
 
-    @property
-    def low(self) -> float:
-        return -math.inf
-
-    @property
-    def high(self) -> float:
-        return math.inf
+    low: ClassVar[float] = -math.inf
+    high: ClassVar[float] = math.inf
 
 
 @dataclass(frozen=True, kw_only=True)
