@@ -58,6 +58,23 @@ def keras_seeded(seed: int):
         np.random.set_state(npst)
 
 
+class TwoDense(keras.Model):
+    """A subclassed model that calls Dense ``first`` then ``second`` (``(name, units)`` each,
+    also its attribute); they are created (and tracked) in that order, or the other one with
+    ``created_reversed``."""
+
+    def __init__(self, name: str, first: tuple[str, int], second: tuple[str, int], *, created_reversed=False):
+        super().__init__(name=name)
+        self.order = (first[0], second[0])
+        for layer, units in (second, first) if created_reversed else (first, second):
+            setattr(self, layer, L.Dense(units, name=layer))
+
+    def call(self, x):
+        for layer in self.order:
+            x = getattr(self, layer)(x)
+        return x
+
+
 def built(factory, case_id: str, count: int = 1) -> list:
     with keras_seeded(seed_of(case_id)):
         return [factory() for _ in range(count)]
@@ -179,16 +196,7 @@ def test_paths_do_not_depend_on_how_the_model_is_written():
     seq = keras.Sequential([keras.Input((8,)), L.Dense(4, name="fc1"), L.Dense(2, name="head")], name="a")
     inp = keras.Input((8,))
     func = keras.Model(inp, L.Dense(2, name="head")(L.Dense(4, name="fc1")(inp)), name="b")
-
-    class Sub(keras.Model):
-        def __init__(self):
-            super().__init__(name="c")
-            self.fc1, self.head = L.Dense(4, name="fc1"), L.Dense(2, name="head")
-
-        def call(self, x):
-            return self.head(self.fc1(x))
-
-    sub = Sub()
+    sub = TwoDense("c", ("fc1", 4), ("head", 2))
     sub(np.zeros((1, 8), np.float32))
     paths = [[p.path for p in walk(m)] for m in (seq, func, sub)]
     assert paths[0] == paths[1] == paths[2] == ["fc1.weight", "fc1.bias", "head.weight", "head.bias"]
@@ -448,23 +456,8 @@ def test_failing_assign_restores_the_variables_already_assigned(monkeypatch):
 
 
 def test_seeding_is_per_path_not_order_and_reapply_is_identical():
-    class Forward(keras.Model):
-        def __init__(self):
-            super().__init__(name="f")
-            self.fc1, self.fc2 = L.Dense(64, name="fc1"), L.Dense(32, name="fc2")
-
-        def call(self, x):
-            return self.fc2(self.fc1(x))
-
-    class Reversed(keras.Model):  # the same architecture, layers created in the other order
-        def __init__(self):
-            super().__init__(name="r")
-            self.fc2, self.fc1 = L.Dense(32, name="fc2"), L.Dense(64, name="fc1")
-
-        def call(self, x):
-            return self.fc2(self.fc1(x))
-
-    a, b = Forward(), Reversed()
+    a = TwoDense("f", ("fc1", 64), ("fc2", 32))
+    b = TwoDense("r", ("fc1", 64), ("fc2", 32), created_reversed=True)  # the same architecture, other creation order
     for m in (a, b):
         m(np.zeros((1, 16), np.float32))
     assert [p.path for p in walk(a)] != [p.path for p in walk(b)]  # other walk order
