@@ -70,6 +70,18 @@ def assert_failing_store_restores(monkeypatch, plan, model, state_bytes, storage
     assert state_bytes(model) == before
 
 
+def assert_every_failure_restores(model, state_bytes, steps: int, failing, write):
+    """A transactional write that fails at step k (``failing(k)`` runs it and checks its
+    exception), for every k below ``steps``, leaves ``state_bytes(model)`` as it was; then
+    ``write()``, the write without a failure, changes it."""
+    before = state_bytes(model)
+    for k in range(steps):
+        failing(k)
+        assert state_bytes(model) == before, f"step {k}"
+    write()
+    assert state_bytes(model) != before
+
+
 def written_manifest(manifest, tmp_path, backend: str) -> dict:
     """The manifest of a transactional apply on ``backend``, written to a file and read back
     (its kind, backend and mode checked, and every parameter's seed its own): its rows by

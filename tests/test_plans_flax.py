@@ -631,9 +631,9 @@ def test_nnx_failure_inside_a_draw_at_every_step_changes_nothing(failure):
     from dataclasses import replace
 
     model = _fault_model()
-    before = nnx_bytes(model)
     rows = initspec.plan(LSTM_PLAN, model, seed=5).rows
-    for k in range(len(rows)):
+
+    def failing(k):
         if failure == "sampler":
             bad = [replace(r, distribution=WRONG_SHAPE_LAW) if j == k else r for j, r in enumerate(rows)]
             with pytest.raises(ValueError, match="resolved for shape"):
@@ -641,9 +641,9 @@ def test_nnx_failure_inside_a_draw_at_every_step_changes_nothing(failure):
         else:
             with pytest.raises(KeyboardInterrupt, match="injected"):
                 write(model, rows, transactional=True, checkpoint=writer.fail_at(k, KeyboardInterrupt))
-        assert nnx_bytes(model) == before, f"step {k}"
-    write(model, rows, transactional=True)
-    assert nnx_bytes(model) != before
+
+    _shared.assert_every_failure_restores(model, nnx_bytes, len(rows), failing,
+                                          lambda: write(model, rows, transactional=True))
 
 
 def test_nnx_failing_assignment_restores_the_params_already_assigned(monkeypatch):

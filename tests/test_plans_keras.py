@@ -435,14 +435,13 @@ def test_failure_at_every_draw_changes_nothing(exc):
     """transactional=True: an exception or a Ctrl-C before any row's draw restores every
     variable already drawn into (gate blocks of one variable included)."""
     model = _fault_model()
-    before = state_bytes(model)
-    n_rows = len(initspec.plan(LSTM_PLAN, model).rows)
-    for k in range(n_rows):
+
+    def failing(k):
         with pytest.raises(exc):
             initspec.apply(LSTM_PLAN, model, seed=5, transactional=True, checkpoint=fail_at(k, exc))
-        assert state_bytes(model) == before, f"step {k}"
-    initspec.apply(LSTM_PLAN, model, seed=5, transactional=True)
-    assert state_bytes(model) != before
+
+    _shared.assert_every_failure_restores(model, state_bytes, len(initspec.plan(LSTM_PLAN, model).rows), failing,
+                                          lambda: initspec.apply(LSTM_PLAN, model, seed=5, transactional=True))
 
 
 def test_failing_assign_restores_the_variables_already_assigned(monkeypatch):

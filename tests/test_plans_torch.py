@@ -417,13 +417,13 @@ def test_half_written_row_at_every_step_restores_everything(exc):
     """A draw that fails half way (the row's tensor already changed) at each row in turn:
     ``transactional=True`` puts every byte back, for an exception and for Ctrl-C."""
     model = _fault_model()
-    before = state_bytes(model)
     table = initspec.plan(BLOCK_PLAN, model)
     views = {r.path: r for r in table.rows}
-    for k in range(len(table.rows)):
+
+    def failing(k):
         calls = iter(range(len(table.rows)))
 
-        def half_write(stage, path, k=k):
+        def half_write(stage, path):
             if next(calls) == k:
                 row = views[path]
                 t = row.param.handle.tensor
@@ -435,9 +435,9 @@ def test_half_written_row_at_every_step_restores_everything(exc):
 
         with pytest.raises(exc, match="sampler failed"):
             initspec.apply(BLOCK_PLAN, model, seed=5, transactional=True, checkpoint=half_write)
-        assert state_bytes(model) == before, f"step {k}"
-    initspec.apply(BLOCK_PLAN, model, seed=5, transactional=True)
-    assert state_bytes(model) != before
+
+    _shared.assert_every_failure_restores(model, state_bytes, len(table.rows), failing,
+                                          lambda: initspec.apply(BLOCK_PLAN, model, seed=5, transactional=True))
 
 
 # ============================================================================ seeding
