@@ -141,6 +141,16 @@ def assert_draws_follow_the_table(plan, model, case_id: str, read, *, max_applie
         assert_passes(check_samples(drawn[r.path], r.distribution, context=f"{case_id}: {r.path} ({r.rule})"))
 
 
+def assert_model_draws_follow_the_table(models: dict, name: str, built, row_value, *, max_applies: int):
+    """:func:`assert_draws_follow_the_table` for ``models[name]`` (a factory and its plan): the
+    model ``built(factory, case_id)`` for the case ``table-{name}``, each row read from the
+    model by ``row_value(row)``."""
+    factory, plan = models[name]
+    case_id = f"table-{name}"
+    assert_draws_follow_the_table(plan, built(factory, case_id)[0], case_id, lambda r, m: row_value(r),
+                                  max_applies=max_applies)
+
+
 def block_of(v, block):
     """The part of the array ``v`` that a plan row's ``block`` names (all of it for ``None``), as a copy."""
     if block is None:
@@ -212,13 +222,14 @@ def assert_strict_errors_name_what_to_fix(model, state, *, conv: str, fc: str, t
 def apply_weights_only_non_strict(model):
     """Apply to an MLP test model (fc1/fc2/head) a plan that covers its weights only and has
     a rule that matches nothing, with ``strict=False``: it warns of both and applies the
-    rest.  Returns what ``initspec.apply`` returns."""
+    rest, the three weights.  Returns what ``initspec.apply`` returns."""
     plan = {"rules": [{"match": {"role": "weight"}, "init": {"scheme": "lecun", "distribution": "normal"}},
                       {"match": {"path": "nope.*"}, "init": {"scheme": "zeros"}}]}
     with pytest.warns(PlanWarning) as rec:
         m = initspec.apply(plan, model, strict=False)
     msgs = " ".join(str(w.message) for w in rec)
     assert "nope" in msgs and "fc1.bias" in msgs
+    assert {r.path for r in m.table} == {"fc1.weight", "fc2.weight", "head.weight"}
     return m
 
 
