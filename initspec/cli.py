@@ -43,7 +43,7 @@ import typer
 from . import backends
 from ._version import __version__
 from .errors import MAX_RENDERED, ErrorDetail, SpecError
-from .sampling import FLOAT_DTYPES
+from .sampling import FLOAT_DTYPES, check_seed
 
 __all__ = ["app", "main"]
 
@@ -493,6 +493,7 @@ def sample(spec: Annotated[str, typer.Argument(metavar="FILE|SPEC", help="a spec
     lay = layout.value if layout else backends.get(backend.value).layout
     verbose = sys.stderr.isatty()
     with _errors():
+        check_seed(seed, "--seed")
         parsed = _read_spec(spec)
         dist = _resolve(parsed, shape, lay)
         if verbose:

@@ -18,7 +18,7 @@ import initspec
 from initspec import SpecError
 from initspec.native import native_calls
 
-from _shared import codes
+from _shared import cli_runner, codes
 
 
 BAD_SEEDS = (-1, 2**64, 2**70, 10**5000, np.int64(-3), True, np.bool_(True), 1.0, "1")
@@ -349,3 +349,25 @@ def test_portable_seeds_follow_the_seed_rule():
     for bad in (2**64, 10**5000):
         assert codes(lambda: propagate({"scheme": "zeros"}, depth=1, width=2, batch=2, seed=bad)) == \
             ["bad_seed"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "keras", "jax"])
+@pytest.mark.parametrize("seed", ["-1", str(2**64), str(2**70)])
+def test_cli_sample_seeds_follow_the_seed_rule(backend, seed):
+    """``initspec sample --seed`` was passed through unchecked: 2**70 was an internal_error
+    (OverflowError) in JAX, and -1 drew a tensor in JAX and Keras."""
+    result = cli_runner(no_traceback=True)("sample", "{scheme: normal, std: 1}", "--shape", "8,8",
+                                           "--backend", backend, "--seed", seed, code=1)
+    assert "[bad_seed]" in result.stderr and "--seed" in result.stderr
+
+
+def test_jax_sample_seeds_above_32_bits_are_distinct():
+    """Without x64, ``jax.random.key`` keeps a seed's low 32 bits: --seed 4294967296 drew
+    exactly what --seed 0 draws."""
+    from initspec.testing.backends import get_backend
+
+    jax_backend = get_backend("jax")
+    draw = lambda seed: jax_backend.sample({"scheme": "normal", "std": 1.0}, (64,), "jax", seed, "float32")  # noqa: E731
+    assert not np.array_equal(draw(2**32), draw(0))
+    assert not np.array_equal(draw(2**64 - 1), draw(2**32 - 1))
+    assert np.array_equal(draw(5), draw(5))
