@@ -111,16 +111,22 @@ def check_dtype(dist: D.Distribution, dtype: Any) -> None:
     drawing, and plans call it for every row before anything is drawn (answers are cached
     by law and dtype: a model's thousands of rows share a few laws)."""
     name = dtype_name(dtype)
+    # Equal laws compare equal whatever they were resolved from, but a complex dtype's answer
+    # (and its message) depends on the scheme's namespace: keras.he_normal refuses complex64,
+    # the equal generic He truncated normal takes JAX's form.  So the scheme is in the key.
+    der = getattr(dist, "derivation", None) if name in COMPLEX_DTYPES else None
+    scheme = der.spec.scheme if der is not None else None
     try:
-        problem = _dtype_problem(dist, name)
+        problem = _dtype_problem(dist, name, scheme)
     except TypeError:  # an unhashable law (never one of initspec's): check it uncached
-        problem = _dtype_problem.__wrapped__(dist, name)
+        problem = _dtype_problem.__wrapped__(dist, name, scheme)
     if problem is not None:
         raise SpecError(problem.errors, title=problem.title)
 
 
 @functools.lru_cache(maxsize=8192)
-def _dtype_problem(dist: D.Distribution, name: str) -> SpecError | None:
+def _dtype_problem(dist: D.Distribution, name: str, scheme: str | None) -> SpecError | None:
+    """``scheme`` only keys the cache (see :func:`check_dtype`)."""
     try:
         _check_dtype(dist, name)
     except SpecError as exc:

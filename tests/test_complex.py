@@ -276,3 +276,22 @@ def test_the_jax_adapter_draws_what_jax_draws_for_the_same_key(distribution: str
     ours = np.asarray(isj.initializer({"scheme": "he", "distribution": distribution})(key, (64, 32), "complex64"))
     theirs = np.asarray(jax.nn.initializers.variance_scaling(2.0, "fan_in", distribution)(key, (64, 32), "complex64"))
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["keras_first", "generic_first"])
+def test_equal_laws_from_different_namespaces_keep_their_complex_answer(order: str) -> None:
+    """keras.he_normal and {he, truncated_normal} resolve to equal laws (a law's equality
+    ignores its derivation), and the dtype check was cached by law: once keras.he_normal had
+    been refused complex64, the generic scheme was refused too (the conformance suite failed
+    in a full run and passed alone)."""
+    from initspec.sampling import check_dtype
+
+    keras = initspec.resolve({"scheme": "keras.he_normal"}, (64, 32), layout="keras")
+    generic = initspec.resolve({"scheme": "he", "distribution": "truncated_normal"}, (64, 32), layout="keras")
+    assert keras == generic
+    for law in ([keras, generic] if order == "keras_first" else [generic, keras]):
+        if law is keras:
+            with pytest.raises(initspec.SpecError, match="keras.he_normal has no complex form"):
+                check_dtype(law, "complex64")
+        else:
+            check_dtype(law, "complex64")

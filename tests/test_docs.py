@@ -203,7 +203,7 @@ def codes_in_source() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
 
     def add(code: object, where: str) -> None:
-        if isinstance(code, str) and re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", code):
+        if isinstance(code, str) and re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", code):  # x64_disabled too
             found.setdefault(code, []).append(where)
 
     for folder in ("initspec", "adapters"):
