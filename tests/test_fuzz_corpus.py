@@ -57,7 +57,8 @@ def test_corpus_case(path: Path):
 def test_corpus_cases_round_trip_through_their_encoding():
     for path in CORPUS:
         case = harness.decode_case(path.read_text(encoding="utf-8"))
-        assert harness.decode_case(harness.encode_case(case)) == case or case.get("mode") == "spec"
+        text = harness.encode_case(case)  # compared as text: NumPy arrays (values) have no plain ==
+        assert harness.encode_case(harness.decode_case(text)) == text or case.get("mode") == "spec"
 
 
 def test_the_decoder_never_fails():
