@@ -12,7 +12,8 @@ shapes, raised when the spec is resolved for the tensor (before anything is writ
 resolve every row first).  The array is in the tensor's *storage* order: nothing is
 transposed between layouts.
 
-Entries are checked on parse: every row the same length (``ragged_array``), numbers only
+Entries are checked on parse: every row the same length (``ragged_array``), no empty axis
+before the last in a NumPy array (``bad_shape``: no nested list has that shape), numbers only
 (``wrong_type``, ``bool_as_number``), finite (``non_finite``), and integers that float64
 holds exactly (``out_of_range``).  Whether they fit the tensor's dtype (300 into int8, 1e39
 into float32) is checked per dtype, element by element, like a scalar constant
@@ -161,6 +162,12 @@ def _from_numpy(a: np.ndarray) -> ArrayValue:
                     f"{_shape_text(a.shape)}")
     if a.dtype.kind not in "iuf":
         raise _fail("wrong_type", "expected an array of real numbers, got dtype {dtype}", dtype=str(a.dtype),
+                    value_summary=f"{a.dtype} array {_shape_text(a.shape)}")
+    if 0 in a.shape[:-1]:  # [[], []] reads back as (2, 0): the text of a spec would lose the axes after it
+        raise _fail("bad_shape", "an array with an empty axis before its last ({shape}) has no nested-list form (it "
+                    "would be written as one of shape {written}): give a non-empty array, or one whose only empty "
+                    "axis is the last", shape=_shape_text(a.shape),
+                    written=_shape_text(a.shape[:a.shape.index(0) + 1]),
                     value_summary=f"{a.dtype} array {_shape_text(a.shape)}")
     if a.dtype.kind in "iu" and a.size:
         big = np.abs(a.astype(np.float64)) > _EXACT_INT

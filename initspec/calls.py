@@ -214,6 +214,8 @@ def array_code(c: Ctx, value: Any, name: str = "value", *, tensor: bool = True) 
     a = value.array
     if tensor and c.perm != tuple(range(len(c.perm))):
         a = np.broadcast_to(a, c.src_shape).transpose(c.perm)
+    if a.size == 0:  # no values; tolist() would drop the axes after an empty one (and list 2**31 empty rows)
+        return f"{name} = np.zeros({shape_code(tuple(a.shape))})"
     if a.size > MAX_SHOWN:
         c.notes.append(f"{name} stands for the spec's {value.summary()} as a NumPy array"
                        + (f", transposed by {c.perm}" if a is not value.array else ""))

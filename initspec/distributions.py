@@ -608,22 +608,27 @@ class _Fixed(_Structured):
             object.__setattr__(self, "_exact_cache", cached)
         return cached
 
+    def _entries(self) -> np.ndarray:
+        """Float64 values in which each of the tensor's values is as frequent as in the tensor
+        (the moments, bounds, CDF and dtype checks read these): the tensor itself by default."""
+        return self._exact()
+
     @property
     def low(self) -> float:
-        x = self._exact()
+        x = self._entries()
         return float(x.min()) if x.size else 0.0
 
     @property
     def high(self) -> float:
-        x = self._exact()
+        x = self._entries()
         return float(x.max()) if x.size else 0.0
 
     def moment(self, k: int) -> float:
-        x = self._exact()
+        x = self._entries()
         return float(np.mean(x**k)) if x.size and k else 1.0
 
     def cdf(self, x: Any) -> np.ndarray:
-        v = np.sort(self._exact().ravel())
+        v = np.sort(self._entries().ravel())
         return np.searchsorted(v, np.asarray(x, dtype=np.float64), side="right") / max(v.size, 1)
 
 
@@ -637,6 +642,11 @@ class ConstantArray(_Fixed):
 
     def values(self, dtype: Any = "float64") -> np.ndarray:
         return np.broadcast_to(self.value.array, self.shape).astype(_np_dtype(dtype))
+
+    def _entries(self) -> np.ndarray:
+        # broadcasting repeats every entry of the value equally often: its entries have the
+        # tensor's moments and CDF without materialising a (1e5, 1e5) tensor to resolve it
+        return self.value.array if math.prod(self.shape) else np.empty(0)
 
     def describe(self) -> str:
         how = "" if tuple(self.value.shape) == tuple(self.shape) else f" broadcast to {self.shape}"
@@ -661,6 +671,8 @@ class STFTKernel(_Fixed):
         from .stft import stft_kernel
 
         dt = _np_dtype(dtype)
+        if not math.prod(self.shape):  # no values (and no (T, 1, 2**40) frequency axis to compute)
+            return np.zeros(self.shape, dt)
         t, _, f = self.shape[::-1] if self.transposed else self.shape
         k = stft_kernel(t, f, side=self.side, window=self.window, scaling=self.scaling, periodic=self.periodic,
                         dtype=dt.name)

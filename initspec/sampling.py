@@ -265,10 +265,12 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
     * **overflow** (``dtype_overflow``): a constant, identity gain, bound or orthogonal gain
       beyond the dtype's largest number; ``|mean| + 10 std`` of a normal (or sparse) law
       beyond it; a uniform whose width ``high - low`` overflows the dtype it is drawn in; a
-      truncated normal whose parent std does;
+      truncated normal whose parent std does; an STFT kernel's window values or scaling sum
+      (Σw², Σ|w|) beyond float32, which computes it for every dtype but float64;
     * **underflow** (``dtype_underflow``): a random law's scale (normal/sparse std, the
       entries of an orthogonal matrix, gain/√n) below the dtype's smallest normal number; a
       nonzero constant or identity gain below its smallest subnormal (it would round to 0);
+      an STFT kernel's largest window value or scaling sum below float32's smallest normal;
     * **empty or one-point supports** (``interval_too_narrow``): fewer than two numbers of
       the dtype in a uniform's [low, high), or strictly inside a truncated normal's bounds.
     """
@@ -276,6 +278,8 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
     info = float_info(name)
     work = float_info(work_dtype(name))
     if isinstance(dist, D._Fixed):
+        if isinstance(dist, D.STFTKernel) and work_dtype(name) != "float64":
+            _check_stft_work(dist, name)
         _check_entries(dist, name, check_fits)
         return
     if isinstance(dist, (D.Constant, D.Identity)):
@@ -329,13 +333,31 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
                 raise _underflow(dist, name, "an entry's scale gain/sqrt(n)", entry, info.tiny)
 
 
+def _check_stft_work(dist: D.STFTKernel, name: str) -> None:
+    """An STFT kernel is computed in float32 for every dtype but float64 (as Keras does): the
+    window and its scaling sum must stay in float32's range (a window of 1e204 gave NaN)."""
+    from .stft import float32_problem
+
+    t = dist.shape[-1] if dist.transposed else dist.shape[0]
+    problem = float32_problem(dist.window, t, dist.periodic, dist.scaling)
+    if problem is None:
+        return
+    code, what, value, limit = problem
+    if code == "dtype_overflow":
+        raise _overflow(dist, name, f"{what} (computed in float32)", value, limit, "use float64 or a smaller window")
+    raise SpecError.single(
+        "dtype_underflow", f"{dist.describe()} does not fit {name}: {what} {value:.6g} (computed in float32) is below "
+        f"its smallest normal number {limit:.6g}, so the kernel would lose its digits or be inf; use float64 or a "
+        "larger window", loc=("dtype",), value=name)
+
+
 def _check_entries(dist: D.Distribution, name: str, check: Callable[[D.Distribution, str], None]) -> None:
     """A given array (constant array, STFT kernel) fits ``name`` when each entry would as a
     scalar constant; checking the few entries that decide it is enough: the least and the
     greatest (overflow, integer range; underflow only when even the largest entry rounds to
     0 - single entries rounding to 0 is what rounding does) and the first non-integral one
     (integer dtypes)."""
-    x = dist._exact().ravel()  # type: ignore[attr-defined]
+    x = dist._entries().ravel()  # type: ignore[attr-defined]
     if not x.size:
         return
     picks = [x.min(), x.max()]
@@ -515,7 +537,9 @@ def truncation(dist: D.TruncatedNormal, dtype: Any, n: int, *, inverse_cdf: bool
         left, right = (-b, -a) if flip else (a, b)
         p_lo, p_hi = (float(p) for p in D.std_normal_cdf(np.array([left, right])))
         return Truncation("ndtri", lo, hi, v_lo=p_lo, v_hi=p_hi, sign=-1.0 if flip else 1.0)
-    if mass >= 1.0 - 1.0 / max(n, 1):  # bounds that almost never cut (torch's std=0.02 at ±2: ±100σ)
+    # bounds that almost never cut (torch's std=0.02 at ±2: ±100σ); one value (n = 1) too, unless
+    # the normal proposal would rarely land inside (mass 2e-39: 1e39 candidates)
+    if mass >= max(1.0 - 1.0 / max(n, 1), NORMAL_PROPOSAL_MIN_MASS):
         return Truncation("normal", lo, hi, rate=mass, check_once=True)
     if inverse_cdf and _inverse_cdf_is_exact(a, b, mass, wd):
         v_lo = inward(math.erf(a / _SQRT2), wd, +1)

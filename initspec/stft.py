@@ -15,9 +15,9 @@ by default, or the given values) and s = √Σw² (``density``), Σ|w| (``spectr
 
 Keras computes it in the tensor's dtype, op by op: t·f/N, the argument and cos/sin rounded
 to float32 for a float32 kernel.  This module does the same in NumPy (float64 kernels in
-float64; half precision in float32, then rounded once), so it matches Keras to about one
-float32 ulp whatever the size - including Keras' own argument rounding, which grows with
-t·f (4e-4 from the exact DFT at T = 2048).  Every backend writes these values.
+float64, complex128 ones too; half precision in float32, then rounded once), so it matches
+Keras to about one float32 ulp whatever the size - including Keras' own argument rounding,
+which grows with t·f (4e-4 from the exact DFT at T = 2048).  Every backend writes these values.
 
 The common windows (``hann``, ``hamming``, ``blackman``, ``bartlett``, ``boxcar``) are
 computed here exactly as SciPy does; the others need SciPy (``pip install scipy``).
@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import SpecError
 
-__all__ = ["WINDOWS", "Window", "check_stft_shape", "stft_kernel", "window_values"]
+__all__ = ["MAX_KERNEL", "WINDOWS", "Window", "check_stft_shape", "float32_problem", "stft_kernel", "window_values"]
 
 #: Every window ``scipy.signal.get_window`` takes by name alone (canonical names only).
 WINDOWS = ("hann", "hamming", "blackman", "bartlett", "boxcar", "barthann", "blackmanharris", "bohman", "cosine",
@@ -39,6 +39,11 @@ WINDOWS = ("hann", "hamming", "blackman", "bartlett", "boxcar", "barthann", "bla
 Window = Literal["hann", "hamming", "blackman", "bartlett", "boxcar", "barthann", "blackmanharris", "bohman",
                  "cosine", "exponential", "flattop", "lanczos", "nuttall", "parzen", "taylor", "triang", "tukey",
                  "none"]
+
+#: The most elements (frame_length × fft_bins) an STFT kernel may have: it is computed in
+#: NumPy, in float64 with temporaries of its size (2**26: 0.5 GB each; frame_length 4096
+#: with fft_length 8192 is 2**24).
+MAX_KERNEL = 2**26
 
 #: The general-cosine coefficients of SciPy's ``hann``, ``hamming`` and ``blackman``.
 _COSINE = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46), "blackman": (0.42, 0.50, 0.08)}
@@ -87,8 +92,9 @@ def window_values(window: Any, length: int, periodic: bool) -> np.ndarray | None
 def stft_kernel(frame_length: int, fft_bins: int, *, side: str, window: Any, scaling: str, periodic: bool,
                 dtype: str) -> np.ndarray:
     """The ``(frame_length, 1, fft_bins)`` kernel in ``dtype``, computed as Keras does (see
-    the module docstring): in float64 for float64, else in float32 and rounded once."""
-    wd = np.float64 if dtype == "float64" else np.float32
+    the module docstring): in float64 for float64 (and complex128, whose parts are float64),
+    else in float32 and rounded once."""
+    wd = np.float64 if dtype in ("float64", "complex128") else np.float32
     win = window_values(window, frame_length, periodic)
     n = (fft_bins - 1) * 2
     freq = np.arange(fft_bins, dtype=wd).reshape(1, 1, fft_bins) / wd(n)
@@ -99,6 +105,35 @@ def stft_kernel(frame_length: int, fft_bins: int, *, side: str, window: Any, sca
         with np.errstate(divide="ignore", invalid="ignore"):
             return _windowed(kernel, win.astype(wd).reshape(frame_length, 1, 1), scaling).astype(wd, copy=False)
     return kernel.astype(wd, copy=False)
+
+
+def float32_problem(window: Any, length: int, periodic: bool, scaling: str) -> tuple[str, str, float, float] | None:
+    """Why a kernel computed in float32 (every dtype but float64 and complex128) would not be
+    the kernel, or None: window values beyond float32's normal range (inf, or subnormal
+    digits), or a scaling sum Σw² / Σ|w| that overflows it (every value 0) or underflows it
+    (inf, NaN).  Returns (code, what, value, limit) for the dtype check's message."""
+    win = window_values(window, length, periodic)
+    if win is None or not win.size:
+        return None
+    big, tiny = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+    top = float(np.max(np.abs(win)))
+    if top > big:
+        return "dtype_overflow", "the largest window value", top, big
+    if 0 < top < tiny:
+        return "dtype_underflow", "the largest window value", top, tiny
+    if scaling not in ("density", "spectrum") or top == 0:
+        return None
+    w32 = win.astype(np.float32)
+    with np.errstate(all="ignore"):  # the sums as the kernel computes them, and exactly
+        if scaling == "density":
+            got, want, what = float(np.sum(np.square(w32))), float(np.sum(np.square(win))), "the sum of squares Σw²"
+        else:
+            got, want, what = float(np.sum(np.abs(w32))), float(np.sum(np.abs(win))), "the sum Σ|w|"
+    if not np.isfinite(got) or want > big:
+        return "dtype_overflow", what, want, big
+    if not want * (1 - 1e-3) <= got <= want * (1 + 1e-3):  # underflowed (0, or subnormal digits lost)
+        return "dtype_underflow", what, want, tiny
+    return None
 
 
 def _windowed(kernel: np.ndarray, w: np.ndarray, scaling: str) -> np.ndarray:
@@ -122,6 +157,9 @@ def check_stft_shape(shape: tuple[int, ...], transposed: bool, window: Any) -> s
                 "return a (T, 1, F) tensor for it)")
     if f < 2:
         return f"keras.stft needs at least 2 frequency bins (N = 2·(bins - 1) > 0), {order}; got {f}"
+    if t * f > MAX_KERNEL:
+        return (f"keras.stft computes its kernel in memory: at most 2**26 elements (frame_length × fft_bins), "
+                f"{order}; got {t} × {f}")
     if not isinstance(window, str) and window is not None:
         m = window.shape if hasattr(window, "shape") else (len(window),)
         if tuple(m) != (t,):
