@@ -372,3 +372,19 @@ def wrong_samplers(other_layout: str) -> list:
          {"scheme": "truncated_normal", "std": 0.5, "low": -2.0, "high": 2.0, "bounds": "std"},
          lambda d: D.TruncatedNormal(loc=d.loc, scale=d.scale, low=-2.0, high=2.0)),
     ]
+
+
+def python_calls(fn):
+    """``(result, calls)``: ``fn()``'s result and the number of function calls (Python and
+    built-in) it made, counted by cProfile.  The tests' measure of work instead of wall time:
+    the same on a loaded CI machine as on a quiet one, and a quadratic path shows as calls."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        result = fn()
+    finally:
+        profile.disable()
+    return result, pstats.Stats(profile).total_calls

@@ -14,7 +14,7 @@ import os
 import stat
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from initspec.adapters import numpy as isnp
 
 pytest.importorskip("typer.testing")
 
-from _shared import cli_runner, codes  # noqa: E402
+from _shared import cli_runner, codes, python_calls  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,10 +236,10 @@ def test_empty_orthogonal_and_delta_orthogonal_resolve():
 
 
 def test_dirac_on_a_huge_shape_resolves_without_listing_positions():
-    dist = initspec.resolve({"scheme": "dirac"}, (2**30, 2**30, 3), "torch")
-    t = time.perf_counter()
-    assert dist.count == 2**30 and dist.std > 0
-    assert time.perf_counter() - t < 1.0
+    (count, std), calls = python_calls(
+        lambda: (lambda d: (d.count, d.std))(initspec.resolve({"scheme": "dirac"}, (2**30, 2**30, 3), "torch")))
+    assert count == 2**30 and std > 0
+    assert calls < 10_000, calls  # closed forms: listing 2**30 positions would be billions of calls
 
 
 def test_escape_beyond_unicode_is_a_yaml_error():
@@ -431,18 +431,24 @@ def _unknown_keys(n: int) -> dict:
 
 
 def test_error_conversion_is_linear_and_fast():
-    def cost(n: int) -> float:
+    """Work counted in function calls (python_calls), not wall time: 45-61 calls per error
+    today; the old path re-unwrapped the 70-scheme union for every error."""
+    def cost(n: int) -> int:
         data = _unknown_keys(n)
-        t = time.perf_counter()
-        with pytest.raises(SpecError) as info:
-            initspec.parse(data)
-        assert len(info.value.errors) == n
-        return time.perf_counter() - t
 
-    cost(1000)  # warm up
-    small, big = min(cost(5000) for _ in range(2)), min(cost(40000) for _ in range(2))
-    assert big < 8 * small * 2.0, (small, big)  # linear: 8x the errors, at most ~2x noise on top
-    assert big / 40000 < 50e-6, f"{big / 40000 * 1e6:.1f} us per error"  # was ~120 us
+        def parse() -> SpecError:
+            with pytest.raises(SpecError) as info:
+                initspec.parse(data)
+            return info.value
+
+        exc, calls = python_calls(parse)
+        assert len(exc.errors) == n
+        return calls
+
+    cost(1000)  # warm up (imports, caches)
+    small, big = cost(5000), cost(40000)
+    assert big < 8 * small * 1.25, (small, big)  # linear: 8x the errors
+    assert big / 40000 < 100, f"{big / 40000:.0f} calls per error"
 
 
 def test_yaml_reads_fast_and_the_same_with_libyaml():
@@ -451,14 +457,10 @@ def test_yaml_reads_fast_and_the_same_with_libyaml():
     if _document._CParser is None:
         pytest.skip("PyYAML without libyaml")
     text = "format_version: 1\nscheme: normal\nstd: 0.02\n" + "".join(f"x{i}: {i}\n" for i in range(20000))
-    t = time.perf_counter()
-    fast = _document.load_text(text, fmt="yaml")
-    t_fast = time.perf_counter() - t
-    t = time.perf_counter()
-    pure = _document._load_pure(text, None, _document.MAX_DEPTH_DEFAULT)
-    t_pure = time.perf_counter() - t
+    fast, fast_calls = python_calls(lambda: _document.load_text(text, fmt="yaml"))
+    pure, pure_calls = python_calls(lambda: _document._load_pure(text, None, _document.MAX_DEPTH_DEFAULT))
     assert fast.data == pure.data and fast.locate_key(("x19999",)) == pure.locate_key(("x19999",)) == (20003, 1)
-    assert t_fast < t_pure / 3, (t_fast, t_pure)
+    assert fast_calls < pure_calls / 3, (fast_calls, pure_calls)  # libyaml does the scanning (13x fewer today)
     for path in sorted((ROOT / "schemas" / "examples").rglob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml")):
         raw = path.read_text(encoding="utf-8")
         try:
@@ -475,10 +477,13 @@ def test_suggestions_are_bounded():
     from initspec.errors import did_you_mean
 
     assert did_you_mean("x" * 10**5, ["std", "mean"]) == ""
-    t = time.perf_counter()
-    with pytest.raises(SpecError):
-        initspec.parse({"scheme": "normal", "std": 1, **{"y" * 5000 + str(i): 0 for i in range(200)}})
-    assert time.perf_counter() - t < 2.0
+
+    def parse() -> None:
+        with pytest.raises(SpecError):
+            initspec.parse({"scheme": "normal", "std": 1, **{"y" * 5000 + str(i): 0 for i in range(200)}})
+
+    _, calls = python_calls(parse)
+    assert calls < 50_000, calls  # about 9,600: no similarity scoring of 5,000-character keys
 
 
 # ----------------------------------------------------------------------------- 7. exact narrow truncation
@@ -556,13 +561,15 @@ def test_fifos_are_refused_at_once(tmp_path):
         pytest.skip("no FIFOs here")
     fifo = tmp_path / "x.yaml"
     os.mkfifo(fifo)
-    t = time.perf_counter()
-    assert codes(lambda: initspec.load(fifo)) == ["file_unreadable"]
+    found: list[list[str]] = []  # opening a FIFO for reading blocks: load it in a thread that may hang
+    reader = threading.Thread(target=lambda: found.append(codes(lambda: initspec.load(fifo))), daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert found == [["file_unreadable"]], "initspec.load blocked on a FIFO"
     script = Path(sys.executable).parent / "initspec"
-    if script.exists():
+    if script.exists():  # a blocked CLI is a TimeoutExpired here
         out = subprocess.run([str(script), "validate", str(fifo)], capture_output=True, text=True, timeout=60)
         assert out.returncode == 1 and "FIFO" in out.stdout
-    assert time.perf_counter() - t < 60
 
 
 def test_atomic_writes_keep_modes_and_links_and_name_the_users_path(tmp_path):
