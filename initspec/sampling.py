@@ -267,8 +267,10 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
       beyond it; a uniform whose width ``high - low`` overflows the dtype it is drawn in; a
       truncated normal whose parent std does; an STFT kernel's window values or scaling sum
       (Σw², Σ|w|) beyond float32, which computes it for every dtype but float64;
-    * **underflow** (``dtype_underflow``): a random law's scale (normal/sparse std, the
-      entries of an orthogonal matrix, gain/√n) below the dtype's smallest normal number; a
+    * **underflow** (``dtype_underflow``): a random law's scale (normal/sparse std, a
+      truncated normal's std, the entries of an orthogonal matrix, gain/√n) below the dtype's
+      smallest normal number; a normal or truncated normal std below the dtype's spacing at
+      its mean (fewer than two numbers within ±std: the draws are the mean); a
       nonzero constant or identity gain below its smallest subnormal (it would round to 0);
       an STFT kernel's largest window value or scaling sum below float32's smallest normal;
     * **empty or one-point supports** (``interval_too_narrow``): fewer than two numbers of
@@ -313,6 +315,9 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
         count = _values_in(dist.low, dist.high, name, open_=True)
         if count < 2:
             raise _too_narrow(dist, name, dist.low, dist.high, count, open_=True)
+        if dist.std < info.tiny:  # a parent std of 5e-324: every draw 0
+            raise _underflow(dist, name, "the std", dist.std, info.tiny)
+        _check_spacing(dist, name, dist.mean, dist.std)
         return
     if isinstance(dist, (D.Normal, D.Sparse)):
         loc = dist.loc if isinstance(dist, D.Normal) else 0.0
@@ -322,6 +327,7 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
                             "use a wider dtype or a smaller std")
         if dist.scale < info.tiny:
             raise _underflow(dist, name, "the std", dist.scale, info.tiny)
+        _check_spacing(dist, name, loc, dist.scale)
         return
     if isinstance(dist, (D.Orthogonal, D.DeltaOrthogonal)):
         block = dist if isinstance(dist, D.Orthogonal) else dist.block
@@ -331,6 +337,17 @@ def check_fits(dist: D.Distribution, dtype: Any) -> None:
             entry = dist.gain / math.sqrt(block.sphere_dim)
             if entry < info.tiny:
                 raise _underflow(dist, name, "an entry's scale gain/sqrt(n)", entry, info.tiny)
+
+
+def _check_spacing(dist: D.Distribution, name: str, mean: float, std: float) -> None:
+    """A normal-like law needs at least two ``name`` numbers within ±std of its mean: where
+    the dtype's spacing at the mean exceeds twice the std, the draws round to the mean and
+    its neighbours (N(255, 1e-37²) in bfloat16 is 255 everywhere; N(1e195, 0.05²) in float64)."""
+    if _values_in(mean - std, mean + std, name, open_=False) < 2:
+        raise SpecError.single(
+            "dtype_underflow", f"{dist.describe()} does not fit {name}: its std {std:.6g} is below half the spacing "
+            f"of {name} numbers at the mean {mean:.6g}, so the draws would be the mean (or its neighbours), not "
+            "random; use a wider dtype or a larger std", loc=("dtype",), value=name)
 
 
 def _check_stft_work(dist: D.STFTKernel, name: str) -> None:

@@ -223,8 +223,14 @@ class PlanTable:
                                loc=(path,), value=path)
 
     def to_json(self) -> dict[str, Any]:
-        return {"backend": self.backend, "seed": self.seed, "plan": self.plan.to_dict(),
+        from ..files import _check_writable
+
+        body = {"backend": self.backend, "seed": self.seed, "plan": self.plan.to_dict(),
                 "parameters": [r.to_dict() for r in self.rows], "warnings": list(self.warnings)}
+        # an integer over Python's digit limit (a plan made in Python: an unused default's dirac
+        # groups) is out_of_range, as in dumps, not a ValueError from json.dumps
+        _check_writable(body)
+        return body
 
     def to_text(self) -> str:
         """One line per row; a ``formulas`` column when some spec has formulas."""
