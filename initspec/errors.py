@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["ErrorDetail", "SpecError", "ShapeError", "did_you_mean", "format_loc", "MAX_RENDERED", "NO_VALUE",
-           "safe_value"]
+           "safe_value", "check_writable"]
 
 #: How many errors the rendered message lists before "and N more".
 MAX_RENDERED = 20
@@ -183,3 +183,23 @@ class SpecError(ValueError):
 
 class ShapeError(SpecError):
     """A spec cannot take the requested tensor shape (e.g. identity on a 3-D tensor)."""
+
+
+def check_writable(body: Any) -> None:
+    """Refuse integers too long to write as decimal text (Python's ``int`` -> ``str`` digit
+    limit, the same limit the loaders read with): a spec or plan made in Python may hold one
+    (``initspec.dumps``, a plan table's ``to_json``)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(body, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, loc + (k,)) for k, v in node.items()]
+        elif isinstance(node, (list, tuple)):
+            stack += [(v, loc + (i,)) for i, v in enumerate(node)]
+        elif isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 1000:
+            try:
+                str(node)
+            except ValueError:
+                raise SpecError.single("out_of_range", "this integer has more digits than a file can hold (Python "
+                                       "writes and reads at most sys.get_int_max_str_digits() digits)", loc=loc,
+                                       value=safe_value(node)) from None

@@ -27,6 +27,7 @@ import yaml
 
 from . import _document
 from .errors import ErrorDetail, SpecError, safe_value
+from .errors import check_writable as _check_writable
 from .formats import FORMAT_VERSION, MIGRATIONS, locate, migrate, write_atomic
 from .parsing import parse
 from .plans import PlanTable, parse_plan
@@ -109,25 +110,6 @@ def _payload(obj: Any) -> dict[str, Any]:
                                value=type(obj).__name__)
     _check_writable(body)
     return {"format_version": FORMAT_VERSION, **body}
-
-
-def _check_writable(body: Any) -> None:
-    """Refuse integers too long to write as decimal text (Python's ``int`` -> ``str`` digit
-    limit, the same limit the loaders read with): a spec made in Python may hold one."""
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(body, ())]
-    while stack:
-        node, loc = stack.pop()
-        if isinstance(node, dict):
-            stack += [(v, loc + (k,)) for k, v in node.items()]
-        elif isinstance(node, (list, tuple)):
-            stack += [(v, loc + (i,)) for i, v in enumerate(node)]
-        elif isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > 1000:
-            try:
-                str(node)
-            except ValueError:
-                raise SpecError.single("out_of_range", "this integer has more digits than a file can hold (Python "
-                                       "writes and reads at most sys.get_int_max_str_digits() digits)", loc=loc,
-                                       value=safe_value(node)) from None
 
 
 def dumps(obj: Any, *, fmt: str = "yaml") -> str:

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from .. import distributions as D
 from .. import sampling
 from .._plain import plain_data
-from ..errors import ErrorDetail, SpecError
+from ..errors import ErrorDetail, SpecError, check_writable
 from ..expressions import ExpressionError, ExpressionErrorDetail, compile_capture_glob
 from ..layout import Fans
 from ..params import Block, ParamInfo
@@ -223,13 +223,11 @@ class PlanTable:
                                loc=(path,), value=path)
 
     def to_json(self) -> dict[str, Any]:
-        from ..files import _check_writable
-
         body = {"backend": self.backend, "seed": self.seed, "plan": self.plan.to_dict(),
                 "parameters": [r.to_dict() for r in self.rows], "warnings": list(self.warnings)}
         # an integer over Python's digit limit (a plan made in Python: an unused default's dirac
         # groups) is out_of_range, as in dumps, not a ValueError from json.dumps
-        _check_writable(body)
+        check_writable(body)
         return body
 
     def to_text(self) -> str:
