@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ...sampling import check_seed
 from ...testing.drivers import Device, Driver, PlacementError, absent_cuda, installed
-from .model import _key
+from .random import seed_key
 
 __all__ = ["DRIVER", "JaxDriver"]
 
@@ -57,7 +56,7 @@ class JaxDriver(Driver):
         where = device.handle if device is not None else jax.devices("cpu")[0]
         x64 = jax.enable_x64(True) if dtype in _WIDE else contextlib.nullcontext()
         with x64, jax.default_device(where):
-            x = initializer(spec, layout)(_seed_key(jax, seed), shape, dtype)
+            x = initializer(spec, layout)(_suite_key(jax, seed), shape, dtype)
         if x.devices() != {where}:
             raise PlacementError(f"asked for {where}, got an array on {x.devices()}")
         return np.asarray(x)
@@ -70,14 +69,14 @@ class JaxDriver(Driver):
 
         x64 = jax.enable_x64(True) if dtype in _WIDE else contextlib.nullcontext()
         with x64, jax.default_device(device.handle):
-            return np.asarray(sample(law, _seed_key(jax, seed), shape, dtype, haar=haar))
+            return np.asarray(sample(law, _suite_key(jax, seed), shape, dtype, haar=haar))
 
-def _seed_key(jax: Any, seed: int) -> Any:
-    """``jax.random.key(seed)`` for a 32-bit seed (the suite's own seeds, unchanged), and the
-    plan walker's fold-in of the high bits above that: without x64, ``jax.random.key`` keeps
-    only the low 32 bits, so ``--seed 4294967296`` would draw what ``--seed 0`` draws."""
-    seed = check_seed(seed)
-    return jax.random.key(seed) if seed < 2**32 else _key(jax, seed)
+def _suite_key(jax: Any, seed: int) -> Any:
+    """``jax.random.key(seed)`` for a 32-bit seed (the suite's own seeds, unchanged), and
+    :func:`~initspec.adapters.jax.random.seed_key` above that: without x64,
+    ``jax.random.key`` keeps only the low 32 bits, so ``--seed 4294967296`` would draw what
+    ``--seed 0`` draws.  Out-of-rule seeds are ``bad_seed`` (seed_key checks them)."""
+    return jax.random.key(seed) if 0 <= seed < 2**32 else seed_key(seed)
 
 
 #: The driver class every backend's conformance.py exports under this name.

@@ -118,7 +118,7 @@ from ...errors import ErrorDetail, SpecError
 from ...params import ParamInfo
 from .._common import require
 from ._layers import Layer, Param, describe_all, flatten, inferred_layers, layer_of
-from .random import sample, x64_disabled
+from .random import sample, seed_key, x64_disabled
 
 __all__ = ["Linen", "walk", "write"]
 
@@ -336,14 +336,6 @@ def walk(model: Any) -> list[ParamInfo]:
 # ----------------------------------------------------------------------------- writing
 
 
-def _key(jax: Any, seed: int) -> Any:
-    """The row's key from all 63 bits of its seed.  ``jax.random.key`` keeps only the low 32
-    bits of an int unless ``jax_enable_x64`` is on, so the high bits are folded in: the same
-    key in both modes.  Any seed of the one seed rule (0 to 2**64 - 1) works."""
-    seed = sampling.check_seed(seed)
-    return jax.random.fold_in(jax.random.key(seed & 0xFFFFFFFF), seed >> 32)
-
-
 def _check(jax: Any, row: Any, value: Any) -> list[ErrorDetail]:
     """The problems of the parameter's current ``value`` against the row (shape, dtype)."""
     shape = tuple(int(d) for d in np.shape(value))
@@ -374,8 +366,8 @@ def _draw(jax: Any, row: Any, current: Any, seeding: str = "native") -> Any:
     if seeding == "portable":
         return _draw_portable(jax, row, current, sharding)
     if row.block is None and sharding is not None and len(getattr(sharding, "device_set", ())) > 1:
-        return sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype, out_sharding=sharding)
-    return sample(row.distribution, _key(jax, row.seed), row.shape, current.dtype)
+        return sample(row.distribution, seed_key(row.seed), row.shape, current.dtype, out_sharding=sharding)
+    return sample(row.distribution, seed_key(row.seed), row.shape, current.dtype)
 
 
 def _draw_portable(jax: Any, row: Any, current: Any, sharding: Any) -> Any:

@@ -270,6 +270,17 @@ def _output_dtype(dtype: Any) -> np.dtype:
     return canonical
 
 
+def seed_key(seed: int) -> Any:
+    """A key from all 64 bits of a seed (the plan rows' seeds, large CLI seeds).
+    ``jax.random.key`` keeps only the low 32 bits of an int unless ``jax_enable_x64`` is on,
+    so the high bits are folded in: the same key in both modes.  Any seed of the one seed
+    rule (0 to 2**64 - 1) works."""
+    import jax  # noqa: PLC0415 - no JAX import at module level
+
+    seed = sampling.check_seed(seed)
+    return jax.random.fold_in(jax.random.key(seed & 0xFFFFFFFF), seed >> 32)
+
+
 def _check_key(key: Any) -> Any:
     """One PRNG key: typed (``jax.random.key``) or raw uint32 (``jax.random.PRNGKey``)."""
     jax = require("jax")
