@@ -15,11 +15,9 @@ from ..layout import Layout, normalize_layout
 from ..parsing import parse
 from ..spec import BaseSpec
 
-__all__ = ["require", "prepare", "FLOAT_DTYPES", "dtype_name", "check_int_seed", "derive_seed", "shared_storage",
+__all__ = ["require", "prepare", "derive_seed", "shared_storage",
            "DRAW_NAMES", "draw_table"]
 
-#: Floating dtypes every adapter supports.
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 _EXTRAS = {"torch": "torch", "keras": "keras", "tensorflow": "tensorflow", "jax": "jax", "flax": "flax",
            "ml_dtypes": "jax"}
@@ -57,13 +55,6 @@ def require(module: str) -> ModuleType:
 def prepare(spec: Any, layout: Any) -> tuple[BaseSpec, Layout]:
     """Parse the spec and check the layout once, when the initializer is built."""
     return parse(spec), normalize_layout(layout)
-
-
-def dtype_name(dtype: Any) -> str:
-    """A dtype's canonical name ('float32', 'bfloat16', ...), from any framework's dtype object."""
-    name = getattr(dtype, "name", None) or str(dtype)
-    name = name.replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
-    return {"half": "float16", "float": "float32", "double": "float64"}.get(name, name)
 
 
 def first_array(out: Any) -> Any:
@@ -121,18 +112,6 @@ def norm_weights(shapes: dict[str, tuple[int, ...]], scale_names: tuple[str, ...
     if set(shapes) - {scale, shift}:
         return None
     return scale, shift
-
-
-def unsupported_dtype(dtype: Any, scheme: str) -> SpecError:
-    return SpecError.single(
-        "unsupported_dtype",
-        f"{scheme} draws random floats: use one of {', '.join(FLOAT_DTYPES)}", loc=("dtype",), value=dtype_name(dtype))
-
-
-def check_int_seed(seed: Any, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise SpecError.single("bad_seed", f"{what} must be an integer", loc=(what,), value=seed)
-    return seed
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
